@@ -1,0 +1,3 @@
+from den_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""Layer 4: rules, pure functions from the model to findings."""
+
+from __future__ import annotations
+
+from den_lsp.analysis import isolation, kinds, routes
+from den_lsp.analysis.findings import Finding, Fix, Severity, Span, TextEdit
+from den_lsp.model.model import Model
+
+RULE_FAMILIES = (isolation, routes, kinds)
+
+
+def analyze(model: Model) -> list[Finding]:
+    """All findings of the workspace model, sorted by place."""
+    findings: list[Finding] = []
+    for family in RULE_FAMILIES:
+        findings.extend(family.check(model))
+    return sorted(findings, key=lambda f: (f.span, f.code))
+
+
+__all__ = ["Finding", "Fix", "Severity", "Span", "TextEdit", "analyze"]

@@ -1,0 +1,68 @@
+"""Small helpers shared by the rule modules."""
+
+from __future__ import annotations
+
+import difflib
+
+from den_lsp.analysis.codes import CODES
+from den_lsp.analysis.findings import Finding, Fix, Span, TextEdit
+from den_lsp.facts.types import UNKNOWN, Effect, InsertionPoint, Literal
+
+
+def finding(code: str, span: Span, message: str, *fixes: Fix) -> Finding:
+    return Finding(code, CODES[code].severity, span, message, tuple(fixes))
+
+
+def where(span: Span) -> str:
+    return f"{span.path}:{span.start_line + 1}"
+
+
+def insert_fix(
+    title: str, point: InsertionPoint | None, name: str, value: str, safe: bool
+) -> tuple[Fix, ...]:
+    """A fix that writes ``name = value;`` at ``point``; none without a point."""
+    if point is None:
+        return ()
+    return (Fix(title, (TextEdit(point.span, point.binding(name, value)),), safe),)
+
+
+def replace_fix(title: str, span: Span, text: str, safe: bool) -> Fix:
+    return Fix(title, (TextEdit(span, text),), safe)
+
+
+def close_match(word: str, candidates) -> str | None:
+    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def did_you_mean(suggestion: str | None) -> str:
+    return f" Did you mean `{suggestion}`?" if suggestion else ""
+
+
+def render_path(path: Literal) -> str:
+    """A route path as the user would read it: microvm.vms.<name>.config."""
+    if not isinstance(path, tuple):
+        return "?"
+    return ".".join(p if isinstance(p, str) else "<name>" for p in path)
+
+
+def route_path(effect: Effect) -> Literal:
+    """The target path of a route (``path``/``intoPath``) or deliver (``at``)."""
+    for name in ("path", "intoPath", "at"):
+        f = effect.field(name)
+        if f is not None:
+            return f.value
+    return ()
+
+
+def field_value(effect: Effect, name: str) -> Literal:
+    f = effect.field(name)
+    return f.value if f is not None else None
+
+
+def is_true(value: Literal) -> bool:
+    return value is True
+
+
+def known(value: Literal) -> bool:
+    return value is not UNKNOWN

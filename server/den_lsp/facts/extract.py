@@ -1,0 +1,1014 @@
+"""Extract den facts from one parsed Nix file.
+
+Every ``.nix`` file of a den configuration is a module: a function of module
+arguments returning an attribute set of option definitions. The extractor
+walks those definitions the way the module system would see them (dotted and
+nested paths alike, through ``config.``, ``lib.mkMerge``, ``lib.mkIf`` and
+friends), and reads policy bodies for their effects with the partial
+evaluator.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from den_lsp.facts.evaluate import (
+    AttrsValue,
+    Env,
+    Evaluator,
+    Lambda,
+    ListValue,
+    Node,
+    Partial,
+    Ref,
+    Thunk,
+)
+from den_lsp.facts.types import (
+    UNKNOWN,
+    Aspect,
+    ClassDecl,
+    Effect,
+    Field,
+    FileFacts,
+    Home,
+    Host,
+    Include,
+    InsertionPoint,
+    KindField,
+    KindSite,
+    Literal,
+    Policy,
+    PolicyRef,
+)
+from den_lsp.syntax.parse import SyntaxTree
+from den_lsp.syntax.positions import LineIndex
+from den_lsp.syntax.queries import load_query
+
+log = logging.getLogger(__name__)
+
+POLICY_LIB = ("den", "lib", "policy")
+
+# Constructors of den.lib.policy that produce effects, by the path after
+# `den.lib.policy`. Which of them a den generation has is the profile's
+# business; the extractor records whatever is written.
+EFFECT_CONSTRUCTORS = frozenset(
+    {
+        "route",
+        "deliver",
+        "provide",
+        "include",
+        "exclude",
+        "instantiate",
+        "spawn",
+        "resolve",
+        "resolve.to",
+        "resolve.withIncludes",
+        "resolve.to.withIncludes",
+        "resolve.shared",
+        "resolve.shared.to",
+        "resolve.shared.withIncludes",
+    }
+)
+_POLICY_NAMES = frozenset(
+    {"route", "deliver", "provide", "include", "exclude", "instantiate", "spawn"}
+    | {"resolve", "mkPolicy", "for", "when", "pipe", "pipelineOnly"}
+)
+
+# Library functions whose argument lists are walked for effects or includes:
+# name -> index of the argument holding the list or element, and whether the
+# result is conditional.
+_LIST_FUNCTIONS = {
+    "optional": (1, True),
+    "optionals": (1, True),
+    "mkIf": (1, True),
+    "flatten": (0, False),
+    "concatLists": (0, False),
+    "mkMerge": (0, False),
+    "mkBefore": (0, False),
+    "mkAfter": (0, False),
+    "mkDefault": (0, False),
+    "mkForce": (0, False),
+    "mkOverride": (1, False),
+}
+# name -> (index of the function argument, index of the list argument).
+_MAP_FUNCTIONS = {
+    "map": (0, 1),
+    "concatMap": (0, 1),
+    "mapAttrsToList": (0, 1),
+    "forEach": (1, 0),
+    "concatMapAttrs": (0, 1),
+    "flip": (0, None),
+}
+# den.lib.policy combinators that wrap a policy: name -> index of the policy.
+_POLICY_WRAPPERS = {"for": 1, "when": 1}
+
+# Systems that den treats as group keys of `den.hosts` (lib.systems.flakeExposed).
+FLAKE_SYSTEMS = frozenset(
+    {
+        "x86_64-linux",
+        "aarch64-linux",
+        "x86_64-darwin",
+        "aarch64-darwin",
+        "armv6l-linux",
+        "armv7l-linux",
+        "i686-linux",
+        "powerpc64le-linux",
+        "riscv64-linux",
+        "x86_64-freebsd",
+    }
+)
+
+
+def _known_with_name(scope: Ref, name: str) -> bool:
+    """Whether ``with <scope>;`` plausibly provides ``name``.
+
+    A ``with`` over a module argument hides nothing we could check, so only
+    names the model cares about are resolved through it.
+    """
+    if scope.path == POLICY_LIB:
+        return name in _POLICY_NAMES
+    if scope.path in (("lib",), ("builtins",), ("lib", "lists"), ("lib", "attrsets")):
+        return name in _LIST_FUNCTIONS or name in _MAP_FUNCTIONS or name in (
+            "optionalAttrs",
+            "mkDefault",
+            "mkForce",
+        )
+    if scope.path == ("den", "lib"):
+        return name == "policy"
+    return False
+
+
+def _lib_name(value: Any) -> str | None:
+    """The function name if ``value`` is a nixpkgs lib or builtins function."""
+    if isinstance(value, Ref) and len(value.path) >= 2:
+        if value.path[0] in ("lib", "builtins"):
+            return value.path[-1]
+    return None
+
+
+def policy_constructor(value: Any) -> str | None:
+    """``resolve.to`` for ``den.lib.policy.resolve.to``; None otherwise."""
+    if isinstance(value, Ref) and value.starts_with(*POLICY_LIB):
+        return ".".join(value.path[len(POLICY_LIB) :]) or None
+    return None
+
+
+@dataclass
+class _Context:
+    path: str
+    tree: SyntaxTree
+    index: LineIndex
+    evaluator: Evaluator
+    policies: dict[int, Policy] = field(default_factory=dict)
+    named_policies: list[Policy] = field(default_factory=list)
+    kind_sites: list[KindSite] = field(default_factory=list)
+    kind_fields: list[KindField] = field(default_factory=list)
+    includes: list[Include] = field(default_factory=list)
+    classes: list[ClassDecl] = field(default_factory=list)
+    hosts: list[Host] = field(default_factory=list)
+    homes: list[Home] = field(default_factory=list)
+    aspects: list[Aspect] = field(default_factory=list)
+    uses: set[str] = field(default_factory=set)
+    visiting: set[int] = field(default_factory=set)
+
+    def span(self, node: Node):
+        return self.index.span(self.path, node.start_byte, node.end_byte)
+
+    def empty_span(self, offset: int):
+        return self.index.span(self.path, offset, offset)
+
+    def text(self, node: Node) -> str:
+        return self.evaluator.text(node)
+
+
+def has_den_anchor(tree: SyntaxTree) -> bool:
+    """Cheap test run before extraction: does the file mention den at all?"""
+    if b"den" not in tree.source:
+        return False
+    query = load_query("den-anchors")
+    import tree_sitter
+
+    cursor = tree_sitter.QueryCursor(query)
+    cursor.set_match_limit(1) if hasattr(cursor, "set_match_limit") else None
+    for _ in cursor.captures(tree.root).values():
+        return True
+    return False
+
+
+def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
+    """All den facts of one file. Never raises on odd input."""
+    if not has_den_anchor(tree):
+        return FileFacts(path)
+    ctx = _Context(path, tree, index, Evaluator(tree.source, _known_with_name))
+    top = tree.root.named_children[0] if tree.root.named_child_count else None
+    if top is None:
+        return FileFacts(path)
+    try:
+        _walk_module(ctx, top)
+    except RecursionError:
+        log.warning("%s: expression nested too deeply; facts are incomplete", path)
+    return FileFacts(
+        path=path,
+        policies=tuple(ctx.named_policies) + tuple(ctx.policies.values()),
+        kind_sites=tuple(ctx.kind_sites),
+        kind_fields=tuple(ctx.kind_fields),
+        includes=tuple(ctx.includes),
+        classes=tuple(ctx.classes),
+        hosts=tuple(ctx.hosts),
+        homes=tuple(ctx.homes),
+        aspects=tuple(ctx.aspects),
+        uses=frozenset(ctx.uses),
+    )
+
+
+# -- module structure ---------------------------------------------------------
+
+
+def _module_env(ctx: _Context, function: Node | None) -> Env:
+    """Module arguments evaluate to references named after themselves."""
+    names: dict[str, Thunk] = {}
+    if function is not None:
+        formals = function.child_by_field_name("formals")
+        if formals is not None:
+            for formal in formals.children_by_field_name("formal"):
+                name = formal.child_by_field_name("name")
+                if name is not None:
+                    text = ctx.text(name)
+                    names[text] = Thunk.of(Ref((text,)))
+        universal = function.child_by_field_name("universal")
+        if universal is not None:
+            names[ctx.text(universal)] = Thunk.of(Ref(("args",)))
+    return Env(names)
+
+
+def _walk_module(ctx: _Context, top: Node) -> None:
+    if top.type == "function_expression":
+        env = _module_env(ctx, top)
+        body = top.child_by_field_name("body")
+        if body is not None:
+            _walk_value(ctx, body, env, (), False)
+    else:
+        _walk_value(ctx, top, Env({}), (), False)
+
+
+def _normal_path(path: tuple) -> tuple | None:
+    """Strip a leading ``config``; None when the path cannot lead into den."""
+    if path[:1] == ("config",):
+        path = path[1:]
+    if not path:
+        return ()
+    if path[0] != "den":
+        return None
+    return path
+
+
+def _walk_value(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> None:
+    """Walk a module value at ``path``, looking through wrappers."""
+    kind = node.type
+    if kind == "parenthesized_expression":
+        inner = node.child_by_field_name("expression")
+        if inner is not None:
+            _walk_value(ctx, inner, env, path, maybe)
+        return
+    if kind in ("attrset_expression", "rec_attrset_expression"):
+        if kind == "rec_attrset_expression":
+            env = Env(ctx.evaluator.eval(node, env).values, env)
+        _walk_set(ctx, node, env, path, maybe)
+        return
+    if kind == "let_expression":
+        body = node.child_by_field_name("body")
+        if body is not None:
+            _walk_value(ctx, body, ctx.evaluator.let_env(node, env), path, maybe)
+        return
+    if kind == "with_expression":
+        body = node.child_by_field_name("body")
+        scope = Thunk(node.child_by_field_name("environment"), env)
+        if body is not None:
+            _walk_value(ctx, body, Env({}, env, scope), path, maybe)
+        return
+    if kind == "if_expression":
+        for branch in ("consequence", "alternative"):
+            child = node.child_by_field_name(branch)
+            if child is not None:
+                _walk_value(ctx, child, env, path, True)
+        return
+    if kind == "list_expression" and path == ():
+        return
+    if kind == "apply_expression":
+        head, args = ctx.evaluator.flatten_apply(node)
+        name = _lib_name(ctx.evaluator.eval(head, env))
+        if name == "mkMerge" and args:
+            for item, item_env, item_maybe in _elements(ctx, args[0], env, maybe):
+                _walk_value(ctx, item, item_env, path, item_maybe)
+            return
+        if name in ("mkIf", "optionalAttrs") and len(args) == 2:
+            _walk_value(ctx, args[1], env, path, True)
+            return
+        if name in ("mkDefault", "mkForce", "mkBefore", "mkAfter") and len(args) == 1:
+            _walk_value(ctx, args[0], env, path, maybe)
+            return
+        if name == "mkOverride" and len(args) == 2:
+            _walk_value(ctx, args[1], env, path, maybe)
+            return
+    if kind == "function_expression" and _in_aspects(path):
+        # A parametric aspect: its body is the aspect, parameters unknown.
+        body = node.child_by_field_name("body")
+        if body is not None:
+            lam_env = ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN)
+            _walk_value(ctx, body, lam_env, path, maybe)
+        return
+    if kind == "variable_expression" and path != ():
+        target = _same_file_definition(ctx, node, env)
+        if target is not None and id(target[0]) not in ctx.visiting:
+            ctx.visiting.add(id(target[0]))
+            try:
+                _walk_value(ctx, target[0], target[1], path, maybe)
+            finally:
+                ctx.visiting.discard(id(target[0]))
+            return
+    _define(ctx, path, node, env, maybe, None)
+
+
+def _in_aspects(path: tuple) -> bool:
+    normal = _normal_path(path)
+    return bool(normal) and normal[1:2] in (("aspects",), ("default",))
+
+
+def _same_file_definition(ctx: _Context, node: Node, env: Env) -> tuple[Node, Env] | None:
+    """The expression a variable is bound to in this file, if it is one."""
+    name = node.child_by_field_name("name")
+    if name is None:
+        return None
+    found = env.lookup(ctx.text(name), lambda scope, n: UNKNOWN)
+    if isinstance(found, Thunk) and found.node is not None and found.env is not None:
+        return found.node, found.env
+    return None
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """The syntax of the binding that wrote a definition, for insertions."""
+
+    node: Node
+    attrs: tuple[Node, ...]
+    first_index: int  # index in the full path of the binding's first attr
+
+
+def _walk_set(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> None:
+    for binding_set in node.named_children:
+        if binding_set.type != "binding_set":
+            continue
+        for binding in binding_set.named_children:
+            if binding.type != "binding":
+                if binding.type in ("inherit", "inherit_from") and path:
+                    _walk_inherit(ctx, binding, env, path, maybe)
+                continue
+            attrpath = binding.child_by_field_name("attrpath")
+            expr = binding.child_by_field_name("expression")
+            if attrpath is None or expr is None:
+                continue
+            attrs = tuple(attrpath.children_by_field_name("attr"))
+            names = tuple(ctx.evaluator.attr_name(a, env) for a in attrs)
+            full = path + names
+            if any(n is UNKNOWN for n in full[:4]):
+                # A computed name: which kind or policy it defines is unknown.
+                unknown_at = next(i for i, n in enumerate(full) if n is UNKNOWN)
+                full = full[:unknown_at]
+                normal = _normal_path(full)
+                if normal and normal[:2] == ("den", "schema") and len(normal) == 2:
+                    continue
+                if not normal or len(normal) < 3:
+                    continue
+            normal = _normal_path(full)
+            if normal is None:
+                continue
+            binding_info = _Binding(binding, attrs, len(path))
+            _descend(ctx, full, expr, env, maybe, binding_info)
+
+
+def _walk_inherit(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> None:
+    attrs = node.child_by_field_name("attrs")
+    if attrs is None:
+        return
+    for attr in attrs.children_by_field_name("attr"):
+        name = ctx.evaluator.attr_name(attr, env)
+        if isinstance(name, str) and _normal_path(path + (name,)) is not None:
+            _define(ctx, _normal_path(path + (name,)), attr, env, maybe, None)
+
+
+def _descend(
+    ctx: _Context, full: tuple, expr: Node, env: Env, maybe: bool, binding: _Binding
+) -> None:
+    normal = _normal_path(full)
+    if normal is None:
+        return
+    if len(normal) >= 3 and normal[:2] == ("den", "schema") and isinstance(normal[2], str):
+        _record_kind_site(ctx, normal[2], full, binding, expr, env)
+    if _is_leaf_path(normal):
+        _define(ctx, normal, expr, env, maybe, binding)
+        return
+    _walk_value(ctx, expr, env, full, maybe)
+
+
+def _is_leaf_path(path: tuple) -> bool:
+    """Paths whose value is read as a whole rather than walked further."""
+    if len(path) < 2:
+        return False
+    section = path[1]
+    if section == "schema":
+        return len(path) >= 4
+    if section == "policies":
+        return len(path) >= 3
+    if section == "classes":
+        return len(path) >= 3
+    if section == "hosts":
+        if len(path) >= 3 and path[2] in FLAKE_SYSTEMS:
+            return len(path) >= 4
+        return len(path) >= 3
+    if section == "homes":
+        if len(path) >= 3 and path[2] in FLAKE_SYSTEMS:
+            return len(path) >= 4
+        return len(path) >= 3
+    if section == "aspects":
+        return len(path) >= 4
+    if section == "default":
+        return len(path) >= 3
+    return False
+
+
+def _define(
+    ctx: _Context,
+    path: tuple,
+    node: Node,
+    env: Env,
+    maybe: bool,
+    binding: _Binding | None,
+) -> None:
+    """Record the definition of ``path`` with value ``node``."""
+    path = _normal_path(path) or ()
+    if len(path) < 2 or not all(isinstance(p, str) for p in path[:3]):
+        return
+    section = path[1]
+    if section == "schema" and len(path) >= 3:
+        _define_kind(ctx, path, node, env, maybe, binding)
+    elif section == "policies" and len(path) == 3:
+        _define_policy(ctx, path[2], node, env, binding)
+    elif section == "classes" and len(path) == 3:
+        key = binding.attrs[2 - binding.first_index] if binding and binding.first_index <= 2 else node
+        ctx.classes.append(ClassDecl(path[2], ctx.span(key)))
+    elif section == "hosts":
+        _define_host(ctx, path, node, env, binding)
+    elif section == "homes":
+        _define_home(ctx, path, node, binding)
+    elif section == "aspects" and len(path) >= 3:
+        _define_aspect(ctx, path[2:], node, env, binding)
+    elif section == "default" and len(path) >= 3:
+        if path[-1] in ("includes", "excludes") and len(path) == 3:
+            _record_includes(ctx, ("default",), path[-1], node, env, maybe)
+
+
+# -- kinds ----------------------------------------------------------------------
+
+
+def _record_kind_site(
+    ctx: _Context, kind: str, full: tuple, binding: _Binding, expr: Node, env: Env
+) -> None:
+    """Remember where ``den.schema.<kind>`` is written, to add fields later."""
+    offset = 1 if full[:1] == ("config",) else 0
+    kind_index = 2 + offset  # index of the kind in `full`
+    if binding.first_index > kind_index:
+        return  # the binding is inside the kind's set; the set was recorded
+    attrs_after_kind = len(binding.attrs) - (kind_index - binding.first_index) - 1
+    key = binding.attrs[kind_index - binding.first_index]
+    if attrs_after_kind == 0:
+        value = _strip_parens(expr)
+        insertion = _set_insertion(ctx, value) if value.type in (
+            "attrset_expression",
+            "rec_attrset_expression",
+        ) else None
+    else:
+        # Dotted style: `den.schema.guest.isEntity = true;` -> write a sibling
+        # `den.schema.guest.isolated = true;` on the next line.
+        first = binding.attrs[0]
+        prefix = ctx.tree.source[first.start_byte : key.end_byte].decode("utf-8", "replace")
+        insertion = InsertionPoint(
+            ctx.empty_span(binding.node.end_byte),
+            "\n" + _line_indent(ctx, binding.node),
+            prefix + ".",
+        )
+    ctx.kind_sites.append(KindSite(kind, ctx.span(key), insertion))
+
+
+def _define_kind(
+    ctx: _Context,
+    path: tuple,
+    node: Node,
+    env: Env,
+    maybe: bool,
+    binding: _Binding | None,
+) -> None:
+    kind = path[2]
+    if len(path) == 3:
+        # The whole kind written as something other than an attribute set (a
+        # function module, `den.lib.strict`): it is module content.
+        ctx.kind_fields.append(
+            KindField(kind, "<module>", UNKNOWN, ctx.span(node), ctx.span(node), maybe)
+        )
+        return
+    name = path[3]
+    if name in ("includes", "excludes") and len(path) == 4:
+        _record_includes(ctx, ("schema", kind), name, node, env, maybe)
+        value: Literal = UNKNOWN
+    elif len(path) == 4:
+        value = _literal(ctx, ctx.evaluator.eval(node, env))
+    else:
+        value = UNKNOWN
+    # The whole binding (`isolated = true;`) is the construct a user changes.
+    field_span = ctx.span(binding.node) if binding is not None else ctx.span(node)
+    ctx.kind_fields.append(KindField(kind, name, value, field_span, ctx.span(node), maybe))
+    if name == "isolated":
+        ctx.uses.add("isolated")
+
+
+# -- policies -------------------------------------------------------------------
+
+
+def _define_policy(
+    ctx: _Context, name: str, node: Node, env: Env, binding: _Binding | None
+) -> None:
+    value = ctx.evaluator.eval(node, env)
+    if isinstance(value, Partial) and policy_constructor(value.head) == "mkPolicy":
+        value = ctx.evaluator.force(value.args[-1]) if len(value.args) == 2 else UNKNOWN
+    if binding is not None and binding.first_index <= 2:
+        key = binding.attrs[2 - binding.first_index]
+    else:
+        key = node
+    if not isinstance(value, Lambda):
+        # A policy record or a computed value: registered, body unknown.
+        ctx.named_policies.append(
+            Policy(name, name, ctx.span(key), (), (), True, (), True)
+        )
+        return
+    policy = _policy_from_lambda(ctx, value, name, name, ctx.span(key), True)
+    ctx.named_policies.append(policy)
+
+
+def _policy_from_lambda(
+    ctx: _Context, lam: Lambda, policy_id: str, name: str | None, span, registered: bool
+) -> Policy:
+    args, required, open_args = _formals(ctx, lam.node)
+    body = lam.node.child_by_field_name("body")
+    effects: list[Effect] = []
+    if body is not None:
+        env = ctx.evaluator.lambda_env(lam, UNKNOWN)
+        effects = _effects(ctx, body, env, False)
+    return Policy(policy_id, name, span, args, required, open_args, tuple(effects), registered)
+
+
+def _formals(ctx: _Context, node: Node) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    formals = node.child_by_field_name("formals")
+    if formals is None:
+        return (), (), True
+    args: list[str] = []
+    required: list[str] = []
+    for formal in formals.children_by_field_name("formal"):
+        name = formal.child_by_field_name("name")
+        if name is None:
+            continue
+        args.append(ctx.text(name))
+        if formal.child_by_field_name("default") is None:
+            required.append(ctx.text(name))
+    open_args = formals.child_by_field_name("ellipses") is not None
+    return tuple(args), tuple(required), open_args
+
+
+def _inline_policy(ctx: _Context, lam: Lambda, name: str | None = None) -> str | None:
+    """Register a function written in an includes list as a policy.
+
+    It counts as a policy only if its body yields effects; otherwise it is a
+    parametric aspect, which this layer does not model.
+    """
+    key = id(lam.node)
+    if key in ctx.policies:
+        return ctx.policies[key].policy_id
+    if key in ctx.visiting:
+        return None
+    ctx.visiting.add(key)
+    try:
+        policy_id = f"{ctx.path}:{lam.node.start_byte}"
+        policy = _policy_from_lambda(
+            ctx, lam, policy_id, name, ctx.span(lam.node), registered=False
+        )
+    finally:
+        ctx.visiting.discard(key)
+    if not policy.effects:
+        return None
+    ctx.policies[key] = policy
+    return policy_id
+
+
+# -- effects and list elements ------------------------------------------------
+
+
+def _elements(
+    ctx: _Context, node: Node, env: Env, maybe: bool, depth: int = 0
+) -> Iterator[tuple[Node, Env, bool]]:
+    """The leaves of a list-valued expression, looking through list plumbing.
+
+    Yields each element expression with its environment and whether it is
+    conditional. Effect constructor calls and anything unrecognised are
+    leaves.
+    """
+    if depth > 60:
+        return
+    kind = node.type
+    evaluator = ctx.evaluator
+    if kind == "parenthesized_expression":
+        inner = node.child_by_field_name("expression")
+        if inner is not None:
+            yield from _elements(ctx, inner, env, maybe, depth + 1)
+        return
+    if kind == "list_expression":
+        for element in node.children_by_field_name("element"):
+            yield from _elements(ctx, element, env, maybe, depth + 1)
+        return
+    if kind == "binary_expression":
+        operator = node.child_by_field_name("operator")
+        if operator is not None and ctx.text(operator) == "++":
+            for side in ("left", "right"):
+                child = node.child_by_field_name(side)
+                if child is not None:
+                    yield from _elements(ctx, child, env, maybe, depth + 1)
+            return
+    if kind == "if_expression":
+        for branch in ("consequence", "alternative"):
+            child = node.child_by_field_name(branch)
+            if child is not None:
+                yield from _elements(ctx, child, env, True, depth + 1)
+        return
+    if kind == "let_expression":
+        body = node.child_by_field_name("body")
+        if body is not None:
+            yield from _elements(ctx, body, evaluator.let_env(node, env), maybe, depth + 1)
+        return
+    if kind == "with_expression":
+        body = node.child_by_field_name("body")
+        scope = Thunk(node.child_by_field_name("environment"), env)
+        if body is not None:
+            yield from _elements(ctx, body, Env({}, env, scope), maybe, depth + 1)
+        return
+    if kind == "assert_expression":
+        body = node.child_by_field_name("body")
+        if body is not None:
+            yield from _elements(ctx, body, env, maybe, depth + 1)
+        return
+    if kind == "variable_expression":
+        target = _same_file_definition(ctx, node, env)
+        if target is not None and id(target[0]) not in ctx.visiting:
+            ctx.visiting.add(id(target[0]))
+            try:
+                yield from _elements(ctx, target[0], target[1], maybe, depth + 1)
+            finally:
+                ctx.visiting.discard(id(target[0]))
+            return
+    if kind == "apply_expression":
+        expanded = _expand_apply(ctx, node, env, maybe, depth)
+        if expanded is not None:
+            yield from expanded
+            return
+    yield node, env, maybe
+
+
+def _expand_apply(
+    ctx: _Context, node: Node, env: Env, maybe: bool, depth: int
+) -> Iterator[tuple[Node, Env, bool]] | None:
+    """Elements of a call to list plumbing or a user function; None for leaves."""
+    evaluator = ctx.evaluator
+    head, args = evaluator.flatten_apply(node)
+    head_value = evaluator.eval(head, env)
+    if isinstance(head_value, Partial):
+        args = [a.node for a in head_value.args if a.node is not None] + args
+        head_value = head_value.head
+    constructor = policy_constructor(head_value)
+    if constructor in _POLICY_WRAPPERS and len(args) > _POLICY_WRAPPERS[constructor]:
+        return _elements(ctx, args[_POLICY_WRAPPERS[constructor]], env, True, depth + 1)
+    name = _lib_name(head_value)
+    if name in _LIST_FUNCTIONS:
+        index, conditional = _LIST_FUNCTIONS[name]
+        if len(args) > index:
+            return _elements(ctx, args[index], env, maybe or conditional, depth + 1)
+    if name in _MAP_FUNCTIONS:
+        fn_index, _ = _MAP_FUNCTIONS[name]
+        if len(args) > fn_index:
+            return _function_body_elements(ctx, args[fn_index], env, maybe, depth)
+    if isinstance(head_value, Lambda):
+        return _lambda_elements(ctx, head_value, [Thunk(a, env) for a in args], maybe, depth)
+    return None
+
+
+def _function_body_elements(
+    ctx: _Context, fn: Node, env: Env, maybe: bool, depth: int
+) -> Iterator[tuple[Node, Env, bool]]:
+    """Elements produced by a function passed to map & co, parameters unknown."""
+    value = ctx.evaluator.eval(fn, env)
+    if isinstance(value, Lambda):
+        yield from _lambda_elements(ctx, value, [], maybe, depth)
+
+
+def _lambda_elements(
+    ctx: _Context, lam: Lambda, args: list[Thunk], maybe: bool, depth: int
+) -> Iterator[tuple[Node, Env, bool]]:
+    if id(lam.node) in ctx.visiting:
+        return
+    ctx.visiting.add(id(lam.node))
+    try:
+        evaluator = ctx.evaluator
+        env = evaluator.lambda_env(lam, args[0] if args else UNKNOWN)
+        body = lam.node.child_by_field_name("body")
+        # Nested parameters (`a: b: ...`) consume further arguments.
+        for arg in args[1:]:
+            if body is None or body.type != "function_expression":
+                break
+            lam = Lambda(body, env)
+            env = evaluator.lambda_env(lam, arg)
+            body = body.child_by_field_name("body")
+        while body is not None and body.type == "function_expression" and not args:
+            env = evaluator.lambda_env(Lambda(body, env), UNKNOWN)
+            body = body.child_by_field_name("body")
+        if body is not None:
+            yield from _elements(ctx, body, env, maybe, depth + 1)
+    finally:
+        ctx.visiting.discard(id(lam.node))
+
+
+def _effects(ctx: _Context, body: Node, env: Env, maybe: bool) -> list[Effect]:
+    effects: list[Effect] = []
+    for node, node_env, node_maybe in _elements(ctx, body, env, maybe):
+        effect = _effect(ctx, node, node_env, node_maybe)
+        if effect is not None:
+            effects.append(effect)
+    return effects
+
+
+def _effect(ctx: _Context, node: Node, env: Env, maybe: bool) -> Effect | None:
+    if node.type != "apply_expression":
+        return None
+    evaluator = ctx.evaluator
+    head, arg_nodes = evaluator.flatten_apply(node)
+    head_value = evaluator.eval(head, env)
+    args: list[Thunk] = [Thunk(a, env) for a in arg_nodes]
+    if isinstance(head_value, Partial):
+        args = list(head_value.args) + args
+        head_value = head_value.head
+    constructor = policy_constructor(head_value)
+    if constructor not in EFFECT_CONSTRUCTORS:
+        return None
+    ctx.uses.add(constructor.split(".")[0])
+    span = ctx.span(node)
+    if constructor.startswith("resolve"):
+        return _resolve_effect(ctx, constructor, args, span, maybe)
+    fields: tuple[Field, ...] = ()
+    insertion = None
+    if args and constructor in ("route", "deliver", "provide", "instantiate", "spawn"):
+        spec = evaluator.force(args[0])
+        if isinstance(spec, AttrsValue):
+            fields = _fields(ctx, spec)
+            if spec.node is not None:
+                insertion = _set_insertion(ctx, spec.node)
+            for f in fields:
+                ctx.uses.add(f.name)
+    return Effect(constructor, span, maybe, fields, insertion=insertion)
+
+
+def _resolve_effect(
+    ctx: _Context, constructor: str, args: list[Thunk], span, maybe: bool
+) -> Effect:
+    evaluator = ctx.evaluator
+    rest = list(args)
+    target: Literal = None
+    target_span = None
+    if ".to" in constructor:
+        if not rest:
+            return Effect(constructor, span, maybe, target_kind=UNKNOWN)
+        kind_thunk = rest.pop(0)
+        kind_value = evaluator.force(kind_thunk)
+        target = kind_value if isinstance(kind_value, str) else UNKNOWN
+        if kind_thunk.node is not None:
+            target_span = ctx.span(kind_thunk.node)
+    with_includes: tuple[PolicyRef, ...] = ()
+    if constructor.endswith("withIncludes") and rest:
+        includes = rest.pop(0)
+        if includes.node is not None and includes.env is not None:
+            with_includes = tuple(_policy_refs(ctx, includes.node, includes.env))
+    keys: tuple[str, ...] = ()
+    if rest:
+        bindings = evaluator.force(rest[0])
+        if isinstance(bindings, AttrsValue):
+            keys = tuple(bindings.values)
+    return Effect(
+        constructor,
+        span,
+        maybe,
+        target_kind=target,
+        target_span=target_span,
+        binding_keys=keys,
+        with_includes=with_includes,
+    )
+
+
+def _fields(ctx: _Context, spec: AttrsValue) -> tuple[Field, ...]:
+    fields = []
+    for name, thunk in spec.values.items():
+        key = spec.keys.get(name)
+        value_node = thunk.node if thunk.node is not None else key
+        if key is None or value_node is None:
+            continue
+        value = _literal(ctx, ctx.evaluator.force(thunk))
+        fields.append(Field(name, value, ctx.span(key), ctx.span(value_node)))
+    return tuple(fields)
+
+
+def _literal(ctx: _Context, value: Any, depth: int = 0) -> Literal:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, ListValue) and depth < 4:
+        return tuple(_literal(ctx, ctx.evaluator.force(t), depth + 1) for t in value.items)
+    return UNKNOWN
+
+
+# -- includes -----------------------------------------------------------------------
+
+
+def _policy_refs(ctx: _Context, node: Node, env: Env) -> Iterator[PolicyRef]:
+    for element, element_env, _ in _elements(ctx, node, env, False):
+        yield PolicyRef(_include_target(ctx, element, element_env), ctx.span(element))
+
+
+def _include_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...]:
+    value = ctx.evaluator.eval(node, env)
+    if isinstance(value, Partial):
+        constructor = policy_constructor(value.head)
+        if constructor == "mkPolicy" and len(value.args) == 2:
+            name = ctx.evaluator.force(value.args[0])
+            fn = ctx.evaluator.force(value.args[1])
+            if isinstance(fn, Lambda):
+                policy_id = _inline_policy(ctx, fn, name if isinstance(name, str) else None)
+                if policy_id is not None:
+                    return ("inline", policy_id)
+        return ("unknown",)
+    if isinstance(value, Ref):
+        path = value.path[1:] if value.path[:1] == ("config",) else value.path
+        if path[:2] == ("den", "policies") and len(path) == 3:
+            return ("policy", path[2])
+        if path[:2] == ("den", "aspects") and len(path) >= 3:
+            return ("aspect",) + path[2:]
+        return ("unknown",)
+    if isinstance(value, Lambda):
+        policy_id = _inline_policy(ctx, value)
+        if policy_id is not None:
+            return ("inline", policy_id)
+    return ("unknown",)
+
+
+def _record_includes(
+    ctx: _Context, owner: tuple, relation: str, node: Node, env: Env, maybe: bool
+) -> None:
+    for ref in _policy_refs(ctx, node, env):
+        ctx.includes.append(Include(owner, relation, ref))
+
+
+# -- hosts, homes, aspects -----------------------------------------------------------
+
+
+def _define_host(
+    ctx: _Context, path: tuple, node: Node, env: Env, binding: _Binding | None
+) -> None:
+    if len(path) >= 4 and path[2] in FLAKE_SYSTEMS:
+        system: Literal = path[2]
+        name, depth = path[3], 3
+    elif len(path) >= 3:
+        system, name, depth = UNKNOWN, path[2], 2
+    else:
+        return
+    if not isinstance(name, str):
+        return
+    key = node
+    if binding is not None and binding.first_index <= depth:
+        key = binding.attrs[depth - binding.first_index]
+    value = ctx.evaluator.eval(node, env)
+    host_class: Literal = None
+    into_attr: Literal = None
+    users: tuple[str, ...] = ()
+    if len(path) == depth + 1 and isinstance(value, AttrsValue):
+        if system is UNKNOWN and "system" in value.values:
+            system = _literal(ctx, ctx.evaluator.force(value.values["system"]))
+        if "class" in value.values:
+            host_class = _literal(ctx, ctx.evaluator.force(value.values["class"]))
+        if "intoAttr" in value.values:
+            into_attr = _literal(ctx, ctx.evaluator.force(value.values["intoAttr"]))
+        user_set = ctx.evaluator.force(value.values.get("users", Thunk.of(None)))
+        if isinstance(user_set, AttrsValue):
+            users = tuple(user_set.values)
+    ctx.hosts.append(Host(name, system, ctx.span(key), host_class, into_attr, users))
+
+
+def _define_home(ctx: _Context, path: tuple, node: Node, binding: _Binding | None) -> None:
+    if len(path) >= 4 and path[2] in FLAKE_SYSTEMS:
+        system, name, depth = path[2], path[3], 3
+    elif len(path) >= 3:
+        system, name, depth = UNKNOWN, path[2], 2
+    else:
+        return
+    key = node
+    if binding is not None and binding.first_index <= depth:
+        key = binding.attrs[depth - binding.first_index]
+    if isinstance(name, str):
+        ctx.homes.append(Home(name, system, ctx.span(key)))
+
+
+def _define_aspect(
+    ctx: _Context, path: tuple, node: Node, env: Env, binding: _Binding | None
+) -> None:
+    *aspect_path, key = path
+    if key in ("includes", "excludes") and aspect_path:
+        _record_includes(ctx, ("aspect", *aspect_path), key, node, env, False)
+    if not aspect_path or not all(isinstance(p, str) for p in aspect_path):
+        return
+    key_node = node
+    if binding is not None and binding.attrs:
+        key_node = binding.attrs[-1]
+    ctx.aspects.append(
+        Aspect(tuple(aspect_path), ctx.span(key_node), ((key, ctx.span(key_node)),))
+    )
+    value = _strip_parens(node)
+    if key in ("provides", "_") or _looks_like_aspect(ctx, value):
+        # A nested aspect (`den.aspects.roles.inference = { includes = ...; }`)
+        # or a provides set: walk it as aspects one level down.
+        _walk_value(ctx, value, env, ("den", "aspects", *aspect_path, key), False)
+
+
+# Keys that only an aspect has; an attribute set holding one is an aspect,
+# not class content.
+_ASPECT_KEYS = frozenset(
+    {"includes", "excludes", "provides", "_", "policies", "classes", "description", "meta"}
+    | {"nixos", "darwin", "homeManager", "hjem", "maid", "user", "os", "wsl"}
+)
+
+
+def _looks_like_aspect(ctx: _Context, node: Node) -> bool:
+    if node.type == "function_expression":
+        node = _strip_parens(node.child_by_field_name("body") or node)
+    if node.type not in ("attrset_expression", "rec_attrset_expression"):
+        return False
+    for binding_set in node.named_children:
+        for binding in binding_set.named_children:
+            attrpath = binding.child_by_field_name("attrpath")
+            if attrpath is None:
+                continue
+            first = attrpath.children_by_field_name("attr")
+            if first and ctx.text(first[0]) in _ASPECT_KEYS:
+                return True
+    return False
+
+
+# -- insertion points ---------------------------------------------------------------
+
+
+def _strip_parens(node: Node) -> Node:
+    while node.type == "parenthesized_expression":
+        inner = node.child_by_field_name("expression")
+        if inner is None:
+            break
+        node = inner
+    return node
+
+
+def _line_indent(ctx: _Context, node: Node) -> str:
+    source = ctx.tree.source
+    line_start = source.rfind(b"\n", 0, node.start_byte) + 1
+    prefix = source[line_start : node.start_byte]
+    indent = prefix[: len(prefix) - len(prefix.lstrip(b" \t"))]
+    return indent.decode("utf-8", "replace")
+
+
+def _set_insertion(ctx: _Context, node: Node) -> InsertionPoint | None:
+    """Where a new binding goes in an attribute set literal: after the last one."""
+    bindings = [
+        b
+        for s in node.named_children
+        if s.type == "binding_set"
+        for b in s.named_children
+        if b.type in ("binding", "inherit", "inherit_from")
+    ]
+    source = ctx.tree.source
+    if not bindings:
+        open_brace = node.children[0] if node.type == "attrset_expression" else node.children[1]
+        return InsertionPoint(ctx.empty_span(open_brace.end_byte), " ")
+    last = bindings[-1]
+    multiline = source.count(b"\n", node.start_byte, node.end_byte) > 0
+    starts_own_line = source[source.rfind(b"\n", 0, last.start_byte) + 1 : last.start_byte].strip() == b""
+    if multiline and starts_own_line:
+        return InsertionPoint(ctx.empty_span(last.end_byte), "\n" + _line_indent(ctx, last))
+    return InsertionPoint(ctx.empty_span(last.end_byte), " ")

@@ -1,0 +1,106 @@
+"""Names den defines itself, so that a workspace need not declare them.
+
+From den-reference §2.1 and §5 (den with isolation, sini/den main).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class BuiltinKind:
+    name: str
+    is_entity: bool
+    parent: str | None = None
+    # Kinds whose scopes den creates from this one through built-in policies.
+    creates: tuple[str, ...] = ()
+
+
+BUILTIN_KINDS = {
+    k.name: k
+    for k in (
+        BuiltinKind("conf", False),
+        BuiltinKind("flake", False, creates=("flake-system",)),
+        BuiltinKind("flake-system", False, creates=("host", "home")),
+        BuiltinKind("flake-parts", True),
+        BuiltinKind("default", False),
+        BuiltinKind("fleet", False),
+        BuiltinKind("host", True, creates=("user",)),
+        BuiltinKind("user", True, parent="host"),
+        BuiltinKind("home", True, parent="host"),
+    )
+}
+
+# Scopes den resolves without declaring a kind for them: routing-only scopes
+# and pseudo-kinds read by batteries.
+UNDECLARED_KINDS = frozenset({"wsl-host", "hm-host"})
+
+# Compose kinds: their content is meant to merge into the host, through
+# home-manager, hjem and maid forwards and the os/user routes that fire at
+# their scopes. Isolating them drops that content.
+COMPOSE_KINDS = frozenset({"user", "home"})
+
+# The kinds den.default's includes reach.
+DEFAULT_KINDS = ("host", "user", "home")
+
+BUILTIN_CLASSES = frozenset(
+    {
+        "nixos",
+        "darwin",
+        "systemManager",
+        "homeManager",
+        "hjem",
+        "maid",
+        "user",
+        "os",
+        "wsl",
+        "packages",
+        "apps",
+        "checks",
+        "devShells",
+        "legacyPackages",
+        "flake",
+        "flake-parts",
+    }
+)
+
+# Classes whose content is a whole system: what a host is built from.
+SYSTEM_CLASSES = frozenset({"nixos", "darwin", "systemManager"})
+
+BUILTIN_POLICIES = frozenset(
+    {
+        "host-to-users",
+        "flake-to-systems",
+        "system-to-os-outputs",
+        "system-to-hm-outputs",
+        "packages-to-flake",
+        "apps-to-flake",
+        "checks-to-flake",
+        "devShells-to-flake",
+        "legacyPackages-to-flake",
+        "system-to-flake-parts",
+        "packages-to-flake-parts",
+        "os-to-host",
+        "user-to-host",
+        "wsl-to-host",
+        "host-to-wsl-host",
+    }
+)
+
+# Route paths whose target instantiates its payload again: the modules must
+# be handed over unevaluated. `None` matches any one element (a guest name).
+REINSTANTIATING_SLOTS = (
+    ("microvm", "vms", None, "config"),
+    ("containers", None, "config"),
+)
+
+
+def is_delivery_slot(path: tuple) -> bool:
+    """Whether a route path is a child system's slot, e.g. microvm.vms.<n>.config."""
+    for slot in REINSTANTIATING_SLOTS:
+        if len(path) != len(slot):
+            continue
+        if all(want is None or got == want for want, got in zip(slot, path)):
+            return True
+    return False

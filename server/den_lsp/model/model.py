@@ -1,0 +1,422 @@
+"""The workspace model: facts of all files merged, and the static scope graph.
+
+Merging follows den's module system: list options (``includes``) concatenate
+across files, ``isolated`` and ``isEntity`` are the OR of their definitions,
+and a policy name keeps its last definition. On top of the merged facts the
+model derives which policies fire at which kinds, the ``resolve.to`` edges
+between kinds, and for every route its collection root, append target and
+the isolated kinds its subtree walk skips.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from den_lsp.analysis.findings import Span
+from den_lsp.facts.types import (
+    UNKNOWN,
+    Aspect,
+    ClassDecl,
+    Effect,
+    FileFacts,
+    Home,
+    Host,
+    Include,
+    KindField,
+    KindSite,
+    Policy,
+    PolicyRef,
+)
+from den_lsp.model.builtins import (
+    BUILTIN_CLASSES,
+    BUILTIN_KINDS,
+    DEFAULT_KINDS,
+    UNDECLARED_KINDS,
+)
+from den_lsp.model.profiles import Profile
+
+# Fields of den.schema.<kind> that do not make a kind an entity
+# (den computes isEntity from the presence of anything else).
+_COLLECTION_FIELDS = frozenset(
+    {"includes", "excludes", "isEntity", "isolated", "parent", "collisionPolicy"}
+)
+
+
+@dataclass
+class Kind:
+    name: str
+    builtin: bool = False
+    sites: list[KindSite] = field(default_factory=list)
+    fields: list[KindField] = field(default_factory=list)
+
+    def values(self, name: str) -> list[KindField]:
+        return [f for f in self.fields if f.name == name]
+
+    @property
+    def declared(self) -> bool:
+        return self.builtin or bool(self.sites) or bool(self.fields)
+
+    @property
+    def isolated(self) -> bool | None:
+        """True if any definition says so; None when one cannot be read."""
+        values = self.values("isolated")
+        if any(f.value is True and not f.maybe for f in values):
+            return True
+        if any(f.value is not False for f in values):
+            return None
+        return False
+
+    @property
+    def parent(self) -> str | None:
+        for f in self.values("parent"):
+            if isinstance(f.value, str):
+                return f.value
+        builtin = BUILTIN_KINDS.get(self.name)
+        return builtin.parent if builtin else None
+
+    @property
+    def is_entity(self) -> bool | None:
+        """Whether den treats the kind as an entity; None if it cannot tell."""
+        builtin = BUILTIN_KINDS.get(self.name)
+        if builtin is not None and builtin.is_entity:
+            return True
+        explicit = self.values("isEntity")
+        if any(f.value is True for f in explicit):
+            return True
+        if any(f.value is UNKNOWN for f in explicit):
+            return None
+        if any(f.name not in _COLLECTION_FIELDS for f in self.fields):
+            return True
+        return False
+
+
+@dataclass(frozen=True)
+class ResolveEdge:
+    """``resolve.to "<target>"`` in a policy that fires at ``source``."""
+
+    source: str
+    target: str
+    effect: Effect
+    policy: Policy
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Why a policy fires at a kind: which includes list put it there."""
+
+    kind: str
+    span: Span | None
+    via: str  # "schema", "default", "withIncludes", "aspect"
+
+
+@dataclass(frozen=True)
+class RouteInstance:
+    """A route effect as it behaves at one kind where its policy fires."""
+
+    effect: Effect
+    policy: Policy
+    fires_at: str
+    collection_root: str | None
+    append_targets: tuple[str, ...]
+    subtree: bool
+    skipped: tuple[str, ...]
+
+
+@dataclass
+class Model:
+    profile: Profile
+    kinds: dict[str, Kind]
+    policies: dict[str, Policy]
+    activations: dict[str, list[Activation]]
+    # Policies that may fire at kinds the model cannot see (included by an
+    # aspect walked at an unknown place, say).
+    fires_elsewhere: set[str]
+    resolve_edges: list[ResolveEdge]
+    routes: list[RouteInstance]
+    hosts: list[Host]
+    homes: list[Home]
+    aspects: list[Aspect]
+    classes: dict[str, list[ClassDecl]]
+    includes: list[Include]
+
+    def kind(self, name: str) -> Kind | None:
+        return self.kinds.get(name)
+
+    def fires_at(self, policy_id: str) -> set[str]:
+        return {a.kind for a in self.activations.get(policy_id, ())}
+
+    def parents(self, kind: str) -> set[str]:
+        """Kinds whose scopes create scopes of ``kind``, or its declared parent."""
+        found = {e.source for e in self.resolve_edges if e.target == kind}
+        declared = self.kinds[kind].parent if kind in self.kinds else None
+        if declared:
+            found.add(declared)
+        found.update(
+            k.name for k in map(BUILTIN_KINDS.get, BUILTIN_KINDS) if k and kind in k.creates
+        )
+        return found
+
+    def children(self, kind: str) -> set[str]:
+        found = {e.target for e in self.resolve_edges if e.source == kind}
+        found.update(k.name for k in self.kinds.values() if k.parent == kind)
+        builtin = BUILTIN_KINDS.get(kind)
+        if builtin is not None:
+            found.update(builtin.creates)
+        found.discard(kind)
+        return found
+
+    def parent_chain(self, kind: str) -> list[str]:
+        """One chain of parents up to a root, e.g. flake > flake-system > host."""
+        chain = [kind]
+        current = kind
+        while len(chain) < 16:
+            parents = sorted(self.parents(current) - set(chain))
+            if not parents:
+                break
+            current = parents[0]
+            chain.append(current)
+        return list(reversed(chain))
+
+    def is_isolated(self, kind: str) -> bool | None:
+        k = self.kinds.get(kind)
+        return k.isolated if k is not None else False
+
+    def isolated_below(self, kind: str) -> tuple[str, ...]:
+        """Isolated kinds a subtree walk rooted at ``kind`` skips.
+
+        The walk skips an isolated descendant and everything under it; the
+        root itself is always collected.
+        """
+        skipped: list[str] = []
+        seen = {kind}
+        frontier = [kind]
+        while frontier:
+            current = frontier.pop()
+            for child in sorted(self.children(current)):
+                if child in seen:
+                    continue
+                seen.add(child)
+                if self.is_isolated(child) is True:
+                    skipped.append(child)
+                else:
+                    frontier.append(child)
+        return tuple(sorted(skipped))
+
+
+def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
+    files = sorted(files, key=lambda f: f.path)
+    kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
+    policies: dict[str, Policy] = {}
+    includes: list[Include] = []
+    classes: dict[str, list[ClassDecl]] = defaultdict(list)
+    hosts: list[Host] = []
+    homes: list[Home] = []
+    aspects: list[Aspect] = []
+
+    for facts in files:
+        for site in facts.kind_sites:
+            kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
+        for kind_field in facts.kind_fields:
+            kinds.setdefault(kind_field.kind, Kind(kind_field.kind)).fields.append(kind_field)
+        for policy in facts.policies:
+            # A registered name keeps its last definition, as den's policy
+            # option does; inline policies are unique by position.
+            policies[policy.policy_id] = policy
+        includes.extend(facts.includes)
+        for decl in facts.classes:
+            classes[decl.name].append(decl)
+        hosts.extend(facts.hosts)
+        homes.extend(facts.homes)
+        aspects.extend(facts.aspects)
+    for name in BUILTIN_CLASSES:
+        classes.setdefault(name, [])
+
+    model = Model(
+        profile=profile,
+        kinds=kinds,
+        policies=policies,
+        activations={},
+        fires_elsewhere=set(),
+        resolve_edges=[],
+        routes=[],
+        hosts=hosts,
+        homes=homes,
+        aspects=aspects,
+        classes=dict(classes),
+        includes=includes,
+    )
+    _activate(model)
+    _derive_edges(model)
+    _derive_routes(model)
+    return model
+
+
+def _policy_id(ref: PolicyRef) -> str | None:
+    if ref.target[0] in ("policy", "inline"):
+        return ref.target[1]
+    return None
+
+
+def _activate(model: Model) -> None:
+    """Find the kinds where each policy fires (den-reference §2.6)."""
+    activations: dict[str, list[Activation]] = defaultdict(list)
+    aspect_kinds = _aspect_kinds(model)
+    excluded: dict[str, set[str]] = defaultdict(set)
+
+    for inc in model.includes:
+        policy_id = _policy_id(inc.item)
+        if policy_id is None:
+            continue
+        owner = inc.owner
+        if inc.relation == "excludes":
+            if owner[0] == "schema":
+                excluded[policy_id].add(owner[1])
+            continue
+        if owner[0] == "schema":
+            activations[policy_id].append(Activation(owner[1], inc.item.span, "schema"))
+        elif owner[0] == "default":
+            for kind in DEFAULT_KINDS:
+                activations[policy_id].append(Activation(kind, inc.item.span, "default"))
+        elif owner[0] == "aspect":
+            walked = aspect_kinds.get(owner[1:])
+            if not walked:
+                model.fires_elsewhere.add(policy_id)
+            for kind in sorted(walked or ()):
+                activations[policy_id].append(Activation(kind, inc.item.span, "aspect"))
+
+    # A policy listed in a resolve's withIncludes fires inside the scope the
+    # resolve creates; that holds wherever the resolving policy fires.
+    for policy in list(model.policies.values()):
+        for effect in policy.effects:
+            if effect.family != "resolve" or not effect.with_includes:
+                continue
+            target = _resolve_target(model, effect)
+            for ref in effect.with_includes:
+                policy_id = _policy_id(ref)
+                if policy_id is None:
+                    continue
+                if target is None:
+                    model.fires_elsewhere.add(policy_id)
+                else:
+                    activations[policy_id].append(Activation(target, ref.span, "withIncludes"))
+
+    for policy_id, kinds in excluded.items():
+        activations[policy_id] = [a for a in activations[policy_id] if a.kind not in kinds]
+    model.activations = dict(activations)
+
+
+def _aspect_kinds(model: Model) -> dict[tuple[str, ...], set[str]]:
+    """Kinds at which each aspect is walked, as far as the workspace shows.
+
+    An entity's own aspect (``den.aspects.<host name>``) is walked at its
+    kind; an aspect in a kind's includes at that kind; and an aspect included
+    by another aspect wherever that one is walked.
+    """
+    walked: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for host in model.hosts:
+        walked[(host.name,)].add("host")
+        for user in host.users:
+            walked[(user,)].add("user")
+            walked[(host.name, user)].add("user")
+    for home in model.homes:
+        walked[(home.name,)].add("home")
+    edges: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    for inc in model.includes:
+        if inc.relation != "includes" or inc.item.target[0] != "aspect":
+            continue
+        target = inc.item.target[1:]
+        if inc.owner[0] == "schema":
+            walked[target].add(inc.owner[1])
+        elif inc.owner[0] == "default":
+            walked[target].update(DEFAULT_KINDS)
+        elif inc.owner[0] == "aspect":
+            edges.append((inc.owner[1:], target))
+    changed = True
+    while changed:
+        changed = False
+        for owner, target in edges:
+            missing = walked.get(owner, set()) - walked[target]
+            if missing:
+                walked[target] |= missing
+                changed = True
+    return walked
+
+
+def _resolve_target(model: Model, effect: Effect) -> str | None:
+    """The kind a resolve effect creates, or None when it cannot be told."""
+    if isinstance(effect.target_kind, str):
+        return effect.target_kind
+    if effect.target_kind is UNKNOWN:
+        return None
+    # A plain resolve creates a scope of the first binding key that is an
+    # entity kind; other keys only enrich the current scope.
+    for key in effect.binding_keys:
+        kind = model.kinds.get(key)
+        if kind is not None and kind.is_entity:
+            return key
+    return None
+
+
+def _derive_edges(model: Model) -> None:
+    edges: list[ResolveEdge] = []
+    for policy in model.policies.values():
+        sources = model.fires_at(policy.policy_id)
+        for effect in policy.effects:
+            if effect.family != "resolve":
+                continue
+            target = _resolve_target(model, effect)
+            if target is None:
+                continue
+            for source in sorted(sources):
+                edges.append(ResolveEdge(source, target, effect, policy))
+    model.resolve_edges = edges
+
+
+def _truthy(effect: Effect, name: str) -> bool | None:
+    f = effect.field(name)
+    if f is None:
+        return False
+    if f.value is UNKNOWN:
+        return None
+    return bool(f.value)
+
+
+def route_collects_subtree(effect: Effect) -> bool | None:
+    if effect.family == "route":
+        into = effect.field("intoClass")
+        if into is not None and into.value == "flake":
+            return True
+        return _truthy(effect, "collectSubtree")
+    return False
+
+
+def _derive_routes(model: Model) -> None:
+    routes: list[RouteInstance] = []
+    decouple = model.profile.decouple_field
+    for policy in model.policies.values():
+        for effect in policy.effects:
+            if effect.family not in ("route", "deliver"):
+                continue
+            for kind in sorted(model.fires_at(policy.policy_id)):
+                root: str | None = kind
+                targets: tuple[str, ...] = (kind,)
+                if decouple == "appendToParent" and _truthy(effect, "appendToParent"):
+                    # den appends at the scope's parent, or at the scope itself
+                    # when it has none.
+                    targets = tuple(sorted(model.parents(kind))) or (kind,)
+                elif decouple == "collectScopeId" and effect.field("collectScopeId"):
+                    named = effect.field("collectScopeId").value
+                    root = named if isinstance(named, str) and named in model.kinds else None
+                subtree = bool(route_collects_subtree(effect))
+                skipped = model.isolated_below(root) if subtree and root else ()
+                routes.append(
+                    RouteInstance(effect, policy, kind, root, targets, subtree, skipped)
+                )
+    model.routes = routes
+
+
+def is_known_kind(model: Model, name: str) -> bool:
+    kind = model.kinds.get(name)
+    return (kind is not None and kind.declared) or name in UNDECLARED_KINDS

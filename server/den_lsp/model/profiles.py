@@ -1,0 +1,131 @@
+"""API profiles: what differs between den generations, kept as data.
+
+Rules ask the active profile which route fields exist, which constructors
+exist, and which field moves a delivery route's result out of an isolated
+scope. Nothing else in the code branches on the den generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Fields every generation with policies reads on a route
+# (den-reference §3.2). The forward-derived ones are set by den itself but
+# are accepted from users too.
+_BASE_ROUTE_FIELDS = frozenset(
+    {
+        "fromClass",
+        "intoClass",
+        "path",
+        "intoPath",
+        "collectSubtree",
+        "guard",
+        "adaptArgs",
+        "instantiate",
+        "adapterModule",
+        "mapModule",
+        "sourceScopeId",
+        "sourceAspect",
+        "adapterKey",
+        "guardArgs",
+        "intoPathFn",
+        "intoPathArgs",
+        "adaptArgv",
+        "freeformMod",
+        "staticIntoPath",
+        "__complexForward",
+    }
+)
+
+_BASE_CONSTRUCTORS = frozenset(
+    {
+        "route",
+        "provide",
+        "include",
+        "exclude",
+        "instantiate",
+        "resolve",
+        "resolve.to",
+        "resolve.withIncludes",
+        "resolve.to.withIncludes",
+        "resolve.shared",
+        "resolve.shared.to",
+        "resolve.shared.withIncludes",
+        "mkPolicy",
+        "for",
+        "when",
+        "pipe",
+        "pipelineOnly",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    summary: str
+    constructors: frozenset[str]
+    route_fields: frozenset[str]
+    # The field that lets a delivery route fired in an isolated scope land
+    # its result outside it.
+    decouple_field: str
+    # The field (or None) that makes a route hand modules over unevaluated,
+    # for targets that instantiate their payload again.
+    verbatim_field: str | None
+    deliver_fields: frozenset[str] = frozenset()
+    # Pairs of route fields that cannot be given together.
+    conflicts: tuple[tuple[str, str], ...] = (
+        ("path", "intoPath"),
+        ("appendToParent", "collectScopeId"),
+    )
+
+    @property
+    def has_deliver(self) -> bool:
+        return "deliver" in self.constructors
+
+
+ISOLATION = Profile(
+    name="isolation",
+    summary=(
+        "den with entity isolation as shipped: den.schema.<kind>.isolated, "
+        "route appendToParent and reinstantiate, deliver"
+    ),
+    constructors=_BASE_CONSTRUCTORS | {"deliver", "spawn"},
+    route_fields=_BASE_ROUTE_FIELDS | {"appendToParent", "reinstantiate"},
+    decouple_field="appendToParent",
+    verbatim_field="reinstantiate",
+    deliver_fields=frozenset({"from", "to", "at", "mode", "guard", "adaptArgs"}),
+)
+
+ISOLATION_DESIGN = Profile(
+    name="isolation-design",
+    summary=(
+        "the isolation design: den.schema.<kind>.isolated and a route field "
+        "collectScopeId naming the scope a delivery route collects from"
+    ),
+    constructors=_BASE_CONSTRUCTORS,
+    route_fields=_BASE_ROUTE_FIELDS | {"collectScopeId"},
+    decouple_field="collectScopeId",
+    verbatim_field=None,
+)
+
+PROFILES = {p.name: p for p in (ISOLATION, ISOLATION_DESIGN)}
+DEFAULT_PROFILE = ISOLATION
+
+
+def detect_profile(uses: set[str] | frozenset[str]) -> Profile:
+    """Pick the profile a workspace's own usage points at.
+
+    ``uses`` holds route field and constructor names seen anywhere. Only the
+    design spells the decoupling field ``collectScopeId``; everything else
+    (including no evidence at all) is den as shipped.
+    """
+    if "collectScopeId" in uses and not uses & {"appendToParent", "reinstantiate", "deliver"}:
+        return ISOLATION_DESIGN
+    return ISOLATION
+
+
+def resolve_profile(setting: str | None, uses: set[str] | frozenset[str]) -> Profile:
+    if setting and setting != "auto":
+        return PROFILES[setting]
+    return detect_profile(uses)

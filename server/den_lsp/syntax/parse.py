@@ -1,0 +1,85 @@
+"""Parse Nix source with tree-sitter, tolerating the pipe operators.
+
+No published build of the tree-sitter-nix grammar knows ``|>`` and ``<|``.
+Both are binary operators of two bytes, so before the real parse we mask each
+one that sits in code (not in a string or comment) with ``->``, another binary
+operator of the same width. The tree then has exactly the byte offsets of the
+original text, and everything else in the file is analysed normally. Only the
+precedence differs (``->`` binds tighter than a pipe), which the static model
+does not depend on.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+
+import tree_sitter
+from tree_sitter_language_pack import get_language
+
+log = logging.getLogger(__name__)
+
+_PIPES = (b"|>", b"<|")
+_MASK = b"->"
+
+# Leaves whose text is not code: a pipe written inside them is just text.
+_TEXT_LEAVES = frozenset(
+    {"string_fragment", "comment", "escape_sequence", "path_fragment", "uri_expression"}
+)
+
+
+@cache
+def nix_language() -> tree_sitter.Language:
+    return get_language("nix")
+
+
+def _new_parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(nix_language())
+
+
+@dataclass(frozen=True, eq=False)
+class SyntaxTree:
+    """A parsed file: its original bytes and a tree whose offsets match them."""
+
+    source: bytes
+    tree: tree_sitter.Tree
+    pipe_sites: tuple[int, ...] = ()
+
+    @property
+    def root(self) -> tree_sitter.Node:
+        return self.tree.root_node
+
+    def text(self, node: tree_sitter.Node) -> str:
+        """The original text of a node (pipes unmasked)."""
+        return self.source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def _pipe_sites(source: bytes, tree: tree_sitter.Tree) -> list[int]:
+    sites: list[int] = []
+    for pipe in _PIPES:
+        start = source.find(pipe)
+        while start != -1:
+            leaf = tree.root_node.descendant_for_byte_range(start, start + 2)
+            if leaf is None or leaf.type not in _TEXT_LEAVES:
+                sites.append(start)
+            start = source.find(pipe, start + 2)
+    return sorted(sites)
+
+
+def parse_nix(source: bytes, previous: SyntaxTree | None = None) -> SyntaxTree:
+    """Parse ``source``; ``previous`` (already edited) enables incremental reuse."""
+    parser = _new_parser()
+    old_tree = previous.tree if previous is not None and not previous.pipe_sites else None
+    tree = parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+    if not tree.root_node.has_error or (b"|>" not in source and b"<|" not in source):
+        return SyntaxTree(source, tree)
+
+    sites = _pipe_sites(source, tree)
+    if not sites:
+        return SyntaxTree(source, tree)
+    masked = bytearray(source)
+    for start in sites:
+        masked[start : start + 2] = _MASK
+    log.debug("masked %d pipe operator(s) before parsing", len(sites))
+    return SyntaxTree(source, parser.parse(bytes(masked)), tuple(sites))
