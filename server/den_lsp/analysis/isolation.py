@@ -254,6 +254,8 @@ def _delivery_self_collect(model: Model) -> Iterator[Finding]:
 
 
 def _append_to_parent_outside(model: Model) -> Iterator[Finding]:
+    if model.profile.decouple_field != "appendToParent":
+        return  # the field itself is reported as unknown in other profiles
     by_effect: dict[int, list[RouteInstance]] = {}
     for route in model.routes:
         if route.effect.family == "route":

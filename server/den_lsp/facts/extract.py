@@ -455,7 +455,7 @@ def _define(
         _define_kind(ctx, path, node, env, maybe, binding)
     elif section == "policies" and len(path) == 3:
         _define_policy(ctx, path[2], node, env, binding)
-    elif section == "classes" and len(path) == 3:
+    elif section == "classes" and len(path) >= 3:
         key = binding.attrs[2 - binding.first_index] if binding and binding.first_index <= 2 else node
         ctx.classes.append(ClassDecl(path[2], ctx.span(key)))
     elif section == "hosts":
@@ -931,7 +931,11 @@ def _define_home(ctx: _Context, path: tuple, node: Node, binding: _Binding | Non
 def _define_aspect(
     ctx: _Context, path: tuple, node: Node, env: Env, binding: _Binding | None
 ) -> None:
-    *aspect_path, key = path
+    # `den.aspects.igloo.homeManager.programs.git.enable = true;` defines key
+    # `homeManager` of aspect `igloo`: the first structural or class key ends
+    # the aspect's path. Without one, the last element is the key.
+    cut = next((i for i, p in enumerate(path) if i > 0 and p in _ASPECT_KEYS), len(path) - 1)
+    aspect_path, key = list(path[:cut]), path[cut]
     if key in ("includes", "excludes") and aspect_path:
         _record_includes(ctx, ("aspect", *aspect_path), key, node, env, False)
     if not aspect_path or not all(isinstance(p, str) for p in aspect_path):

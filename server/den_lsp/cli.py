@@ -1,0 +1,130 @@
+"""The ``den-lsp`` command: ``check``, ``scopes`` and ``serve`` (the default)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from den_lsp import __version__
+from den_lsp.analysis.findings import Severity
+from den_lsp.features.check import Located, display_path, exit_code, format_json, format_text
+from den_lsp.features.project import Project
+from den_lsp.features.scopes import render_scopes
+from den_lsp.features.settings import PROFILE_CHOICES
+
+log = logging.getLogger("den_lsp")
+
+WORKSPACE_MARKERS = ("flake.nix", "den-lsp.toml", ".git")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="den-lsp",
+        description="Static checks, scope view and language server for den configurations.",
+    )
+    parser.add_argument("--version", action="version", version=f"den-lsp {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=("debug", "info", "warning", "error"),
+        help="what to log on stderr (default: warning)",
+    )
+    commands = parser.add_subparsers(dest="command")
+
+    check = commands.add_parser("check", help="report findings for a workspace")
+    check.add_argument("paths", nargs="*", type=Path, help="workspace roots or files (default: .)")
+    check.add_argument("--format", choices=("text", "json"), default="text")
+    check.add_argument(
+        "--fail-on",
+        choices=[s.value for s in Severity],
+        default="error",
+        help="lowest severity that makes the exit code 1 (default: error)",
+    )
+    check.add_argument("--profile", choices=PROFILE_CHOICES, help="den API profile")
+
+    scopes = commands.add_parser("scopes", help="print the static scope graph")
+    scopes.add_argument("path", nargs="?", type=Path, default=Path("."))
+    scopes.add_argument("--profile", choices=PROFILE_CHOICES, help="den API profile")
+
+    commands.add_parser("serve", help="run the language server on stdio (the default)")
+    return parser
+
+
+def _workspace_of(path: Path) -> Path:
+    """The root for a file argument: its nearest ancestor with a workspace marker."""
+    start = path.resolve().parent
+    for candidate in (start, *start.parents):
+        if any((candidate / marker).exists() for marker in WORKSPACE_MARKERS):
+            return candidate
+    return start
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"profile": args.profile} if getattr(args, "profile", None) else {}
+
+
+def _check(args: argparse.Namespace) -> int:
+    cwd = Path.cwd()
+    paths = args.paths or [Path(".")]
+    located: list[Located] = []
+    for path in paths:
+        if not path.exists():
+            print(f"den-lsp: {path}: no such file or directory", file=sys.stderr)
+            return 2
+        root = path if path.is_dir() else _workspace_of(path)
+        project = Project(root, _overrides(args))
+        for problem in project.settings_problems:
+            print(f"den-lsp: {problem}", file=sys.stderr)
+        project.index()
+        for rel, reason in sorted(project.unreadable.items()):
+            print(f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: {reason}", file=sys.stderr)
+        for rel, state in sorted(project.files.items()):
+            if state.tree is None:
+                print(
+                    f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: binary file",
+                    file=sys.stderr,
+                )
+        only = None if path.is_dir() else project.relative(path)
+        for rel, findings in sorted(project.findings().items()):
+            if only is not None and rel != only:
+                continue
+            shown = display_path(project.root, rel, cwd)
+            located.extend(Located(shown, f) for f in findings)
+    if args.format == "json":
+        print(format_json(located))
+    else:
+        print(format_text(located))
+    return exit_code(located, Severity(args.fail_on))
+
+
+def _scopes(args: argparse.Namespace) -> int:
+    if not args.path.is_dir():
+        print(f"den-lsp: {args.path}: not a directory", file=sys.stderr)
+        return 2
+    project = Project(args.path, _overrides(args))
+    project.index()
+    sys.stdout.write(render_scopes(project.model))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exit_.code or 0)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="den-lsp: %(levelname)s: %(message)s",
+    )
+    if args.command == "check":
+        return _check(args)
+    if args.command == "scopes":
+        return _scopes(args)
+    from den_lsp.server import serve
+
+    serve(log_level=args.log_level)
+    return 0

@@ -1,0 +1,102 @@
+"""User settings: the den profile, per-rule severities and excluded paths.
+
+Read from ``den-lsp.toml`` at the workspace root, then overridden by the
+editor's settings or command-line flags.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from den_lsp.analysis.codes import CODES
+from den_lsp.analysis.findings import Severity
+from den_lsp.model.profiles import PROFILES
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "den-lsp.toml"
+PROFILE_CHOICES = ("auto", *PROFILES)
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "auto"
+    # code -> severity name, or "off" to silence the rule.
+    severity: dict[str, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+
+    def severity_of(self, code: str, default: Severity) -> Severity | None:
+        chosen = self.severity.get(code)
+        if chosen is None:
+            return default
+        if chosen == "off":
+            return None
+        return Severity(chosen)
+
+    def merged(self, overrides: dict[str, Any] | None) -> "Settings":
+        """These settings with ``overrides`` (same shape as the TOML) on top."""
+        if not overrides:
+            return self
+        problems: list[str] = []
+        parsed = _parse(overrides, problems)
+        for problem in problems:
+            log.warning("settings: %s", problem)
+        return replace(
+            self,
+            profile=parsed.get("profile", self.profile),
+            severity={**self.severity, **parsed.get("severity", {})},
+            exclude=self.exclude + tuple(parsed.get("exclude", ())),
+        )
+
+
+def _parse(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    profile = data.get("profile")
+    if profile is not None:
+        if profile in PROFILE_CHOICES:
+            parsed["profile"] = profile
+        else:
+            problems.append(
+                f"unknown profile {profile!r}; expected one of {', '.join(PROFILE_CHOICES)}"
+            )
+    severity = data.get("severity")
+    if isinstance(severity, dict):
+        good: dict[str, str] = {}
+        allowed = {s.value for s in Severity} | {"off"}
+        for code, level in severity.items():
+            if code not in CODES:
+                problems.append(f"unknown rule code {code!r} in severity")
+            elif level not in allowed:
+                problems.append(f"severity of {code} must be one of {sorted(allowed)}")
+            else:
+                good[code] = level
+        parsed["severity"] = good
+    exclude = data.get("exclude")
+    if isinstance(exclude, list) and all(isinstance(e, str) for e in exclude):
+        parsed["exclude"] = tuple(exclude)
+    elif exclude is not None:
+        problems.append("exclude must be a list of path patterns")
+    return parsed
+
+
+def load_settings(root: Path) -> tuple[Settings, list[str]]:
+    """Settings from ``root/den-lsp.toml`` and the problems found reading it."""
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        return Settings(), []
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        return Settings(), [f"{path}: cannot read: {error}"]
+    problems: list[str] = []
+    parsed = _parse(data, problems)
+    settings = Settings(
+        profile=parsed.get("profile", "auto"),
+        severity=parsed.get("severity", {}),
+        exclude=parsed.get("exclude", ()),
+    )
+    return settings, [f"{path}: {p}" for p in problems]
