@@ -91,7 +91,7 @@ def _check(args: argparse.Namespace) -> int:
             if only is not None and rel != only:
                 continue
             shown = display_path(project.root, rel, cwd)
-            located.extend(Located(shown, f) for f in findings)
+            located.extend(Located(shown, f, project.root, cwd) for f in findings)
     if args.format == "json":
         print(format_json(located))
     else:

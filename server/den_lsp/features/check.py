@@ -14,10 +14,15 @@ SEVERITY_ORDER = (Severity.HINT, Severity.INFORMATION, Severity.WARNING, Severit
 
 @dataclass(frozen=True)
 class Located:
-    """A finding with the path to print for it (relative to the caller)."""
+    """A finding with the paths to print for it (relative to the caller)."""
 
     display_path: str
     finding: Finding
+    root: Path
+    cwd: Path
+
+    def display(self, rel: str) -> str:
+        return display_path(self.root, rel, self.cwd)
 
 
 def _range(span: Span) -> dict:
@@ -68,7 +73,7 @@ def to_json(item: Located) -> dict:
                 "title": fix.title,
                 "safe": fix.safe,
                 "edits": [
-                    {"path": edit.span.path, "range": _range(edit.span), "newText": edit.new_text}
+                    {"path": item.display(edit.span.path), "range": _range(edit.span), "newText": edit.new_text}
                     for edit in fix.edits
                 ],
             }

@@ -99,7 +99,7 @@ def discover(root: Path, exclude: Iterable[str] = ()) -> list[Path]:
             if name.startswith("result") or spec.match_file(rel):
                 continue
             files.append(current / name)
-    return files
+    return sorted(files)
 
 
 def analyse_source(path: str, source: bytes, previous: SyntaxTree | None = None) -> FileState:

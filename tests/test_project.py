@@ -1,0 +1,88 @@
+"""Reading a workspace from disk: which files, and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from den_lsp.features.project import Project, discover
+
+
+def _touch(root: Path, *names: str, text: str = "{ }") -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_discover_skips_vcs_results_direnv_node_modules_and_gitignored(tmp_path: Path):
+    _touch(
+        tmp_path,
+        "flake.nix",
+        "modules/a.nix",
+        "modules/_private/b.nix",
+        ".git/x.nix",
+        "result/c.nix",
+        "result-2/d.nix",
+        ".direnv/e.nix",
+        "node_modules/f.nix",
+        "generated/g.nix",
+        "modules/tmp/h.nix",
+        "modules/keep.txt",
+    )
+    (tmp_path / ".gitignore").write_text("generated/\n")
+    (tmp_path / "modules" / ".gitignore").write_text("tmp\n")
+    found = [p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)]
+    assert found == ["flake.nix", "modules/_private/b.nix", "modules/a.nix"]
+
+
+def test_exclude_setting(tmp_path: Path):
+    _touch(tmp_path, "a.nix", "vendor/b.nix")
+    (tmp_path / "den-lsp.toml").write_text('exclude = ["vendor/"]\n')
+    project = Project(tmp_path)
+    project.index()
+    assert sorted(project.files) == ["a.nix"]
+
+
+def test_binary_and_unreadable_files_do_not_stop_the_run(tmp_path: Path):
+    (tmp_path / "bin.nix").write_bytes(b"\x00\x01\x02{ den, ... }: { }")
+    (tmp_path / "latin1.nix").write_bytes(b'{ den, ... }: { den.schema.caf\xe9 = { isEntity = true; isolated = true; }; }')
+    (tmp_path / "ok.nix").write_text('{ den, ... }: { den.schema.user.isolated = true; }')
+    project = Project(tmp_path)
+    project.index()
+    assert project.files["bin.nix"].tree is None
+    codes = [f.code for items in project.findings().values() for f in items]
+    assert codes == ["den/isolated-compose-kind"]
+
+
+def test_bad_settings_are_reported_not_fatal(tmp_path: Path):
+    (tmp_path / "den-lsp.toml").write_text('profile = "v9"\n[severity]\n"den/nope" = "error"\n')
+    project = Project(tmp_path)
+    assert project.settings.profile == "auto"
+    assert [p.split(": ", 1)[1] for p in project.settings_problems] == [
+        "unknown profile 'v9'; expected one of auto, isolation, isolation-design",
+        "unknown rule code 'den/nope' in severity",
+    ]
+
+
+def test_an_edit_rereads_one_file(tmp_path: Path):
+    _touch(tmp_path, "a.nix", text="{ den, ... }: { den.schema.user.isolated = true; }")
+    _touch(tmp_path, "b.nix", text="{ den, ... }: { }")
+    project = Project(tmp_path)
+    project.index()
+    before_b = project.files["b.nix"]
+    assert [f.code for f in project.findings()["a.nix"]] == ["den/isolated-compose-kind"]
+    project.set_source("a.nix", b"{ den, ... }: { den.schema.user.isolated = false; }")
+    assert project.findings()["a.nix"] == []
+    assert project.files["b.nix"] is before_b
+
+
+def test_deeply_nested_and_huge_input(tmp_path: Path):
+    depth = 5000
+    (tmp_path / "deep.nix").write_text("{ den, ... }: " + "[ " * depth + "den" + " ]" * depth)
+    (tmp_path / "deep-set.nix").write_text(
+        "{ den, ... }: { den.aspects" + " = { a" * 2000 + " = 1;" + " };" * 2000 + " }"
+    )
+    project = Project(tmp_path)
+    project.index()
+    assert set(project.files) == {"deep.nix", "deep-set.nix"}
+    assert project.findings()["deep.nix"] == []
