@@ -45,7 +45,7 @@ def test_exclude_setting(tmp_path: Path):
 
 def test_binary_and_unreadable_files_do_not_stop_the_run(tmp_path: Path):
     (tmp_path / "bin.nix").write_bytes(b"\x00\x01\x02{ den, ... }: { }")
-    (tmp_path / "latin1.nix").write_bytes(b'{ den, ... }: { den.schema.caf\xe9 = { isEntity = true; isolated = true; }; }')
+    (tmp_path / "latin1.nix").write_bytes(b'# caf\xe9\n{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }')
     (tmp_path / "ok.nix").write_text('{ den, ... }: { den.schema.user.isolated = true; }')
     project = Project(tmp_path)
     project.index()

@@ -5,29 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from den_lsp.syntax.span import Span
+
 
 class Severity(str, Enum):
     ERROR = "error"
     WARNING = "warning"
     INFORMATION = "information"
     HINT = "hint"
-
-
-@dataclass(frozen=True, order=True)
-class Span:
-    """A range in one file.
-
-    Byte offsets address the file's bytes; ``line``/``character`` pairs are
-    0-based, with characters counted in UTF-16 code units as LSP expects.
-    """
-
-    path: str
-    start_byte: int
-    end_byte: int
-    start_line: int
-    start_character: int
-    end_line: int
-    end_character: int
 
 
 @dataclass(frozen=True)

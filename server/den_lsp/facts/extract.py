@@ -202,7 +202,7 @@ def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
     if not has_den_anchor(tree):
         return FileFacts(path)
     ctx = _Context(path, tree, index, Evaluator(tree.source, _known_with_name))
-    top = tree.root.named_children[0] if tree.root.named_child_count else None
+    top = next((n for n in tree.root.named_children if n.type != "comment"), None)
     if top is None:
         return FileFacts(path)
     try:
@@ -946,6 +946,8 @@ def _define_aspect(
     ctx.aspects.append(
         Aspect(tuple(aspect_path), ctx.span(key_node), ((key, ctx.span(key_node)),))
     )
+    if cut != len(path) - 1:
+        return  # `node` is the value of a deeper path inside the key
     value = _strip_parens(node)
     if key in ("provides", "_") or _looks_like_aspect(ctx, value):
         # A nested aspect (`den.aspects.roles.inference = { includes = ...; }`)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from den_lsp.analysis.findings import Span
+from den_lsp.syntax.span import Span
 
 
 class _Unknown:

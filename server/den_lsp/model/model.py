@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from den_lsp.analysis.findings import Span
+from den_lsp.syntax.span import Span
 from den_lsp.facts.types import (
     UNKNOWN,
     Aspect,
