@@ -43,6 +43,8 @@ def render_path(path: Literal) -> str:
     """A route path as the user would read it: microvm.vms.<name>.config."""
     if not isinstance(path, tuple):
         return "?"
+    if not path:
+        return "the class root"
     return ".".join(p if isinstance(p, str) else "<name>" for p in path)
 
 

@@ -30,7 +30,8 @@ def render_scopes(model: Model) -> str:
     interesting = sorted(
         k.name
         for k in model.kinds.values()
-        if not k.builtin or k.fields or model.children(k.name) or k.name in ("host", "user")
+        if (not k.builtin or k.fields or model.children(k.name) or k.name in ("host", "user"))
+        and k.name != "aspect"
     )
     for name in interesting:
         kind = model.kinds[name]

@@ -21,6 +21,9 @@ BUILTIN_KINDS = {
     k.name: k
     for k in (
         BuiltinKind("conf", False),
+        # `den.schema.aspect` is imported into every aspect (strict mode);
+        # no scope is ever of this kind.
+        BuiltinKind("aspect", False),
         BuiltinKind("flake", False, creates=("flake-system",)),
         BuiltinKind("flake-system", False, creates=("host", "home")),
         BuiltinKind("flake-parts", True),

@@ -79,14 +79,16 @@ class Kind:
     @property
     def is_entity(self) -> bool | None:
         """Whether den treats the kind as an entity; None if it cannot tell."""
-        builtin = BUILTIN_KINDS.get(self.name)
-        if builtin is not None and builtin.is_entity:
-            return True
         explicit = self.values("isEntity")
         if any(f.value is True for f in explicit):
             return True
         if any(f.value is UNKNOWN for f in explicit):
             return None
+        builtin = BUILTIN_KINDS.get(self.name)
+        if builtin is not None:
+            # den decides built-in kinds itself (conf, for one, carries a
+            # module but is excluded from the entity computation).
+            return builtin.is_entity
         if any(f.name not in _COLLECTION_FIELDS for f in self.fields):
             return True
         return False

@@ -70,8 +70,12 @@ def _pipe_sites(source: bytes, tree: tree_sitter.Tree) -> list[int]:
 def parse_nix(source: bytes, previous: SyntaxTree | None = None) -> SyntaxTree:
     """Parse ``source``; ``previous`` (already edited) enables incremental reuse."""
     parser = _new_parser()
-    old_tree = previous.tree if previous is not None and not previous.pipe_sites else None
-    tree = parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+    old_tree = (
+        previous.tree if previous is not None and not previous.pipe_sites else None
+    )
+    tree = (
+        parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+    )
     if not tree.root_node.has_error or (b"|>" not in source and b"<|" not in source):
         return SyntaxTree(source, tree)
 

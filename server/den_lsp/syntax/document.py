@@ -1,0 +1,106 @@
+"""An open editor document: its text, version, line index and syntax tree.
+
+The editor sends changes as ranges in LSP positions. Each change is applied to
+the bytes, described to the old tree with ``Tree.edit`` and parsed again with
+that tree as a guide, so tree-sitter re-reads only the region that changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from den_lsp.syntax.parse import SyntaxTree, parse_nix
+from den_lsp.syntax.positions import LineIndex
+
+log = logging.getLogger(__name__)
+
+Position = tuple[int, int]
+"""An LSP position: 0-based line and character in UTF-16 code units."""
+
+Range = tuple[Position, Position]
+"""An LSP range: start and end position, end exclusive."""
+
+
+def encode_text(text: str) -> bytes:
+    # Text from a client may hold a lone surrogate (JSON allows "\ud800").
+    # It becomes `?`: one UTF-16 unit for one byte, so positions still agree.
+    return text.encode("utf-8", "replace")
+
+
+def ts_point(source: bytes, offset: int) -> tuple[int, int]:
+    """tree-sitter's point for a byte offset: rows count ``\\n``, columns bytes."""
+    row = source.count(b"\n", 0, offset)
+    column = offset - (source.rfind(b"\n", 0, offset) + 1)
+    return row, column
+
+
+class Document:
+    """One open document. Changes mutate it; everything it hands out is immutable."""
+
+    def __init__(self, uri: str, source: bytes, version: int | None = None) -> None:
+        self.uri = uri
+        self.version = version
+        self.source = source
+        self.lines = LineIndex(source)
+        self.tree = parse_nix(source)
+        self._text: str | None = None
+
+    @classmethod
+    def from_text(cls, uri: str, text: str, version: int | None = None) -> Document:
+        return cls(uri, encode_text(text), version)
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = self.source.decode("utf-8", "replace")
+        return self._text
+
+    def apply_change(
+        self, range: Range | None, new_text: str, version: int | None = None
+    ) -> None:
+        """Apply one LSP content change; a ``range`` of None replaces everything."""
+        inserted = encode_text(new_text)
+        old = self.source
+        if range is None:
+            start, old_end = 0, len(old)
+        else:
+            (start_line, start_char), (end_line, end_char) = range
+            start = self.lines.offset(start_line, start_char)
+            old_end = self.lines.offset(end_line, end_char)
+            # A client can send a range whose end precedes its start; read it
+            # as the same range written the right way round.
+            start, old_end = min(start, old_end), max(start, old_end)
+        new = old[:start] + inserted + old[old_end:]
+        new_end = start + len(inserted)
+
+        # The old tree is copied before the edit: nodes handed out earlier
+        # keep describing the text they were read from.
+        edited = self.tree.tree.copy()
+        edited.edit(
+            start_byte=start,
+            old_end_byte=old_end,
+            new_end_byte=new_end,
+            start_point=ts_point(old, start),
+            old_end_point=ts_point(old, old_end),
+            new_end_point=ts_point(new, new_end),
+        )
+        previous = SyntaxTree(new, edited, self.tree.pipe_sites)
+
+        self.source = new
+        self.lines = LineIndex(new)
+        self.tree = parse_nix(new, previous=previous)
+        self._text = None
+        if version is not None:
+            self.version = version
+
+    def apply_changes(
+        self,
+        changes: Iterable[tuple[Range | None, str]],
+        version: int | None = None,
+    ) -> None:
+        """Apply the changes of one ``didChange`` notification, in order."""
+        for range, new_text in changes:
+            self.apply_change(range, new_text)
+        if version is not None:
+            self.version = version
