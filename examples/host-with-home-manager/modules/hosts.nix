@@ -1,0 +1,3 @@
+{
+  den.hosts.x86_64-linux.igloo.users.tux = { };
+}
