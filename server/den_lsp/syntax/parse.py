@@ -67,15 +67,30 @@ def _pipe_sites(source: bytes, tree: tree_sitter.Tree) -> list[int]:
     return sorted(sites)
 
 
+def _reusable(previous: SyntaxTree | None) -> tree_sitter.Tree | None:
+    """The edited old tree, when reusing it gives the same tree as a fresh parse."""
+    if previous is None:
+        return None
+    # A tree parsed from masked bytes does not describe the real bytes.
+    if previous.pipe_sites:
+        return None
+    # In a tree with errors, tree-sitter can keep tokens whose meaning the edit
+    # changed: text lexed as code after an unterminated `"` stays code when a
+    # later edit closes the string. Reparsing a broken file from scratch costs
+    # a little time and keeps the tree exactly what a fresh parse would give.
+    if previous.tree.root_node.has_error:
+        return None
+    return previous.tree
+
+
 def parse_nix(source: bytes, previous: SyntaxTree | None = None) -> SyntaxTree:
     """Parse ``source``; ``previous`` (already edited) enables incremental reuse."""
     parser = _new_parser()
-    old_tree = (
-        previous.tree if previous is not None and not previous.pipe_sites else None
-    )
-    tree = (
-        parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
-    )
+    old_tree = _reusable(previous)
+    if old_tree is not None:
+        tree = parser.parse(source, old_tree)
+    else:
+        tree = parser.parse(source)
     if not tree.root_node.has_error or (b"|>" not in source and b"<|" not in source):
         return SyntaxTree(source, tree)
 
