@@ -287,3 +287,23 @@ def test_pipe_operators_do_not_stop_analysis():
 def test_file_without_den_has_no_facts():
     state = analyse_source("m.nix", b"{ pkgs, ... }: { environment.systemPackages = [ pkgs.git ]; }")
     assert state.facts.policies == () and state.facts.kind_fields == ()
+
+
+def test_policy_records_and_aspect_local_policies():
+    text = """{ den, ... }: {
+      den.policies.fleet = {
+        __isPolicy = true;
+        binds = [ "accessGroups" ];
+        fn = { environment, ... }: [ (den.lib.policy.resolve.to "host" { }) ];
+      };
+      den.aspects.igloo.policies.to-tux = { host, user, ... }: [ (den.lib.policy.include den.aspects.x) ];
+      den.aspects.igloo.includes = [ den.aspects.igloo.policies.to-tux ];
+    }"""
+    facts = facts_of(text)
+    assert {p.policy_id: [e.constructor for e in p.effects] for p in facts.policies} == {
+        "fleet": ["resolve.to"],
+        "den.aspects.igloo.policies.to-tux": ["include"],
+    }
+    assert [i.item.target for i in facts.includes] == [
+        ("policy", "den.aspects.igloo.policies.to-tux")
+    ]

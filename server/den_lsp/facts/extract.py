@@ -536,13 +536,16 @@ def _define_kind(
 
 
 def _define_policy(
-    ctx: _Context, name: str, node: Node, env: Env, binding: _Binding | None
+    ctx: _Context,
+    name: str,
+    node: Node,
+    env: Env,
+    binding: _Binding | None,
+    name_index: int = 2,
 ) -> None:
-    value = ctx.evaluator.eval(node, env)
-    if isinstance(value, Partial) and policy_constructor(value.head) == "mkPolicy":
-        value = ctx.evaluator.force(value.args[-1]) if len(value.args) == 2 else UNKNOWN
-    if binding is not None and binding.first_index <= 2:
-        key = binding.attrs[2 - binding.first_index]
+    value = _policy_function(ctx, ctx.evaluator.eval(node, env))
+    if binding is not None and binding.first_index <= name_index:
+        key = binding.attrs[name_index - binding.first_index]
     else:
         key = node
     if not isinstance(value, Lambda):
@@ -553,6 +556,16 @@ def _define_policy(
         return
     policy = _policy_from_lambda(ctx, value, name, name, ctx.span(key), True)
     ctx.named_policies.append(policy)
+
+
+def _policy_function(ctx: _Context, value: Any) -> Any:
+    """The function of a policy value: a lambda, ``mkPolicy name fn`` or a record."""
+    if isinstance(value, Partial) and policy_constructor(value.head) == "mkPolicy":
+        return ctx.evaluator.force(value.args[-1]) if len(value.args) == 2 else UNKNOWN
+    if isinstance(value, AttrsValue) and "fn" in value.values:
+        # A policy record (`{ __isPolicy = true; fn = ...; }`); den reads `fn`.
+        return ctx.evaluator.force(value.values["fn"])
+    return value
 
 
 def _policy_from_lambda(
@@ -862,6 +875,8 @@ def _include_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...]:
         path = value.path[1:] if value.path[:1] == ("config",) else value.path
         if path[:2] == ("den", "policies") and len(path) == 3:
             return ("policy", path[2])
+        if path[:2] == ("den", "aspects") and len(path) >= 5 and path[-2] == "policies":
+            return ("policy", ".".join(path))
         if path[:2] == ("den", "aspects") and len(path) >= 3:
             return ("aspect",) + path[2:]
         return ("unknown",)
@@ -946,6 +961,9 @@ def _define_aspect(
     ctx.aspects.append(
         Aspect(tuple(aspect_path), ctx.span(key_node), ((key, ctx.span(key_node)),))
     )
+    if key == "policies":
+        _define_aspect_policies(ctx, aspect_path, path[cut + 1 :], node, env, binding)
+        return
     if cut != len(path) - 1:
         return  # `node` is the value of a deeper path inside the key
     value = _strip_parens(node)
@@ -953,6 +971,29 @@ def _define_aspect(
         # A nested aspect (`den.aspects.roles.inference = { includes = ...; }`)
         # or a provides set: walk it as aspects one level down.
         _walk_value(ctx, value, env, ("den", "aspects", *aspect_path, key), False)
+
+
+def _define_aspect_policies(
+    ctx: _Context,
+    aspect_path: list,
+    rest: tuple,
+    node: Node,
+    env: Env,
+    binding: _Binding | None,
+) -> None:
+    """``den.aspects.<a>.policies.<name> = fn``: registered under the aspect."""
+    prefix = "den.aspects." + ".".join(aspect_path) + ".policies."
+    if rest:
+        if isinstance(rest[0], str) and len(rest) == 1:
+            index = 2 + len(aspect_path) + 1
+            _define_policy(ctx, prefix + rest[0], node, env, binding, index)
+        return
+    value = _strip_parens(node)
+    if value.type not in ("attrset_expression", "rec_attrset_expression"):
+        return
+    for name, thunk in ctx.evaluator.eval(value, env).values.items():
+        if thunk.node is not None and thunk.env is not None:
+            _define_policy(ctx, prefix + name, thunk.node, thunk.env, None)
 
 
 # Keys that only an aspect has; an attribute set holding one is an aspect,
