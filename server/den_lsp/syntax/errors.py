@@ -59,6 +59,7 @@ _WANTS_MORE = frozenset(
 )
 
 _STRING_OPENERS = frozenset({'"', "''"})
+_UNTERMINATED_STRING = "unterminated string"
 
 _WHITESPACE = re.compile(rb"[ \t\r\n\f\v]*")
 
@@ -76,6 +77,15 @@ def syntax_problems(tree: SyntaxTree) -> list[SyntaxProblem]:
     """The syntax problems of ``tree``, in file order, at most ``MAX_PROBLEMS``."""
     root = tree.root
     if not root.has_error:
+        if root.child_by_field_name("expression") is None:
+            # Nix rejects a file that holds no expression (empty, or only
+            # comments); the grammar accepts it.
+            end = len(tree.source)
+            return [
+                SyntaxProblem(
+                    end, end, "unexpected end of file, expected an expression"
+                )
+            ]
         return []
 
     captures = tree_sitter.QueryCursor(load_query("syntax-errors")).captures(root)
@@ -97,6 +107,10 @@ def syntax_problems(tree: SyntaxTree) -> list[SyntaxProblem]:
         if problem is None or _same_line(tree.source, problems, problem):
             continue
         problems.append(problem)
+        if problem.message == _UNTERMINATED_STRING:
+            # Nix reads everything after an unterminated string as part of
+            # it; whatever the parser made of that text is no mistake of its own.
+            break
         if len(problems) == MAX_PROBLEMS:
             log.debug("stopped after %d syntax problems", MAX_PROBLEMS)
             break
@@ -117,6 +131,15 @@ def _same_line(
 def _missing_problem(tree: SyntaxTree, node: tree_sitter.Node) -> SyntaxProblem | None:
     if _is_empty_inherit(node):
         return None
+
+    if node.type in _STRING_OPENERS and node.parent is not None:
+        # A closing quote assumed at the end of the opening one: the string
+        # never ends. Point at where it starts, as for an unterminated string
+        # the parser skipped.
+        opening = node.parent.child(0)
+        if opening is not None and opening.type == node.type:
+            start, end = _token_range(tree.source, opening)
+            return SyntaxProblem(start, end, _UNTERMINATED_STRING)
 
     at = node.start_byte
     wanted = _missing_name(node)
@@ -162,6 +185,15 @@ def _error_problem(tree: SyntaxTree, node: tree_sitter.Node) -> SyntaxProblem:
     source = tree.source
     shape = _ErrorShape.of(node)
 
+    # When the parser gave up inside a construct it was already skipping, the
+    # inner ERROR is where it first went wrong (the `in` of a `let` whose last
+    # binding lacks its `;`), unless a stray token comes before it.
+    while shape.inner_error is not None and (
+        shape.stray is None or shape.inner_error.start_byte < shape.stray.start_byte
+    ):
+        node = shape.inner_error
+        shape = _ErrorShape.of(node)
+
     # Text that no token matches (a `^`, a stray byte) is an ERROR leaf.
     if shape.bad_character is not None:
         start, end = _token_range(source, shape.bad_character)
@@ -169,14 +201,13 @@ def _error_problem(tree: SyntaxTree, node: tree_sitter.Node) -> SyntaxProblem:
             start, end, f"unexpected character {_quote(source, start, end)}"
         )
 
-    first = shape.first_token
-    if first is not None and first.type in _STRING_OPENERS:
-        start, end = _token_range(source, first)
-        return SyntaxProblem(start, end, "unterminated string")
+    if shape.unclosed_string is not None:
+        start, end = _token_range(source, shape.unclosed_string)
+        return SyntaxProblem(start, end, _UNTERMINATED_STRING)
 
     if shape.unclosed is not None and _only_trivia_after(source, node.end_byte):
         start, end = _token_range(source, shape.unclosed)
-        what = _OPENERS[shape.unclosed.type][1]
+        what = _OPENERS[_kind(shape.unclosed)][1]
         return SyntaxProblem(start, end, f"unexpected end of file inside this {what}")
 
     culprit = _culprit(shape, node)
@@ -194,16 +225,17 @@ def _culprit(shape: _ErrorShape, node: tree_sitter.Node) -> tree_sitter.Node | N
     """The token at which the parser most likely gave up.
 
     An ERROR holds what the parser had read of an unfinished construct (whole
-    pieces such as an attribute path) followed by the tokens it skipped. When
-    it holds only loose tokens, the first is the unexpected one. Otherwise the
-    last loose token is, unless that token still wanted something after it
-    (`a.c =` before a `}`): then the token after the ERROR stopped the parser.
+    pieces such as an attribute path, opening brackets, `=`) followed by the
+    tokens it skipped. The first token that can neither start nor continue a
+    construct is the stray one. Failing that, an ERROR of loose tokens only
+    is wrong from its first token; one holding a whole piece still wanted
+    more, and the token after it is what stopped the parser (`a.c =` before
+    a `}`).
     """
+    if shape.stray is not None:
+        return shape.stray
     if not shape.has_named_child:
         return shape.first_token
-    last = shape.last_token
-    if last is not None and last.type not in _WANTS_MORE:
-        return last
     return _token_after(node)
 
 
@@ -215,8 +247,15 @@ class _ErrorShape:
     last_token: tree_sitter.Node | None = None
     has_named_child: bool = False
     bad_character: tree_sitter.Node | None = None
-    # The earliest opening token among the children that none closes.
+    # The first token that neither opens, continues nor closes a construct.
+    stray: tree_sitter.Node | None = None
+    # The first ERROR nested in a child.
+    inner_error: tree_sitter.Node | None = None
+    # The innermost opening token among the children that none closes: the
+    # one written last, most likely the one the user forgot to close.
     unclosed: tree_sitter.Node | None = None
+    # The first quote that starts a string and has no closing quote.
+    unclosed_string: tree_sitter.Node | None = None
 
     @classmethod
     def of(cls, node: tree_sitter.Node) -> _ErrorShape:
@@ -229,31 +268,60 @@ class _ErrorShape:
         cursor = node.walk()
         cursor.goto_first_child()
         while True:
-            child = cursor.node
-            if child.is_error and child.child_count == 0:
-                shape.bad_character = shape.bad_character or child
-            elif child.type == "comment":
-                pass
-            elif child.is_named:
-                shape.has_named_child = True
-            else:
-                shape.first_token = shape.first_token or child
-                shape.last_token = child
-                _track_openers(open_tokens, child)
+            shape._read(cursor.node, open_tokens)
             if not cursor.goto_next_sibling():
                 break
-        shape.unclosed = open_tokens[0] if open_tokens else None
+
+        shape.unclosed = open_tokens[-1] if open_tokens else None
+        shape.unclosed_string = next(
+            (token for token in open_tokens if _kind(token) in _STRING_OPENERS), None
+        )
         return shape
+
+    def _read(
+        self, child: tree_sitter.Node, open_tokens: list[tree_sitter.Node]
+    ) -> None:
+        if child.type == "comment":
+            return
+        if child.is_error and child.child_count == 0:
+            self.bad_character = self.bad_character or child
+            return
+        if child.is_error:
+            self.inner_error = self.inner_error or child
+            return
+        if child.is_named and child.type != "keyword":
+            self.has_named_child = True
+            if child.has_error and self.inner_error is None:
+                self.inner_error = _first_inner_error(child)
+            return
+
+        self.first_token = self.first_token or child
+        self.last_token = child
+        closed = _track_openers(open_tokens, child)
+        kind = _kind(child)
+        if self.stray is None and not closed and kind not in _WANTS_MORE:
+            self.stray = child
 
 
 def _track_openers(
     open_tokens: list[tree_sitter.Node], token: tree_sitter.Node
-) -> None:
-    kind = token.type
-    if open_tokens and kind in _OPENERS[open_tokens[-1].type][0]:
+) -> bool:
+    """Push an opening token, pop the one a closing token closes; True if closed."""
+    kind = _kind(token)
+    if open_tokens and kind in _OPENERS[_kind(open_tokens[-1])][0]:
         open_tokens.pop()
-    elif kind in _OPENERS:
+        return True
+    if kind in _OPENERS:
         open_tokens.append(token)
+    return False
+
+
+def _kind(token: tree_sitter.Node) -> str:
+    # A reserved word where the grammar expected a name is a named `keyword`
+    # leaf; what matters is which word it is.
+    if token.type == "keyword" and token.text is not None:
+        return token.text.decode("utf-8", "replace")
+    return token.type
 
 
 def _first_token(node: tree_sitter.Node) -> tree_sitter.Node | None:
@@ -268,6 +336,22 @@ def _first_token(node: tree_sitter.Node) -> tree_sitter.Node | None:
             if current.child_count == 0:
                 return current
             cursor.goto_first_child()
+            continue
+        while not cursor.goto_next_sibling():
+            if not cursor.goto_parent() or cursor.node.id == node.id:
+                return None
+
+
+def _first_inner_error(node: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The first ERROR below ``node``, visiting only subtrees that hold one."""
+    cursor = node.walk()
+    if not cursor.goto_first_child():
+        return None
+    while True:
+        current = cursor.node
+        if current.is_error:
+            return current
+        if current.has_error and cursor.goto_first_child():
             continue
         while not cursor.goto_next_sibling():
             if not cursor.goto_parent() or cursor.node.id == node.id:

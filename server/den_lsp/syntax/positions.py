@@ -15,10 +15,8 @@ from __future__ import annotations
 import codecs
 import re
 from bisect import bisect_right
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from den_lsp.syntax.span import Span
+from den_lsp.syntax.span import Span
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -147,11 +145,6 @@ class LineIndex:
 
     def span(self, path: str, start_byte: int, end_byte: int) -> Span:
         """A ``Span`` of ``path`` covering ``start_byte``..``end_byte``."""
-        # Imported here rather than at the top: findings live in a layer above
-        # this one, and a module-level import would load that layer (and
-        # whatever it imports) whenever syntax is imported.
-        from den_lsp.syntax.span import Span
-
         start_line, start_character = self.position(start_byte)
         end_line, end_character = self.position(end_byte)
         return Span(
