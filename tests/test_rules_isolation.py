@@ -421,3 +421,83 @@ def test_deliver_verbatim_is_fine_and_merge_is_not(tmp_path: Path):
     assert codes(found) == []
     found, _ = findings(tmp_path / "b", {"d.nix": base.replace("MODE", 'mode = "nest";')})
     assert codes(found) == ["den/delivery-not-verbatim"]
+
+
+# The consumer style of a real fleet: per-guest delivery policies built by a
+# curried helper with mkPolicy and an interpolated name, attached through
+# resolve.to.withIncludes from a let-bound two-argument function.
+CURRIED_STYLE = """{ den, lib, config, ... }:
+let
+  inherit (den.lib.policy) resolve route mkPolicy;
+  guestKind = "guest";
+  deliveryPath = name: [ "microvm" "vms" name "config" ];
+  deliverPolicyFor = name:
+    mkPolicy "deliver-guest-${name}" (
+      { ... }@args:
+      lib.optionals (!(args ? user) && !(args ? home)) [
+        (route {
+          fromClass = "nixos";
+          intoClass = "nixos";
+          collectSubtree = true;
+          APPEND
+          path = deliveryPath name;
+          reinstantiate = true;
+        })
+      ]
+    );
+  resolveGuest = name: guest:
+    resolve.to.withIncludes guestKind [ (deliverPolicyFor name) ] {
+      ${guestKind} = guest // { class = "nixos"; intoAttr = [ ]; };
+      host = guest;
+    };
+  resolvePolicy = { host, ... }: lib.mapAttrsToList resolveGuest (host.guests or { });
+in
+{
+  config.den.schema.${guestKind} = {
+    isEntity = true;
+    ISOLATED
+    parent = "host";
+  };
+  config.den.policies.resolve-guest-host = resolvePolicy;
+  config.den.schema.host.includes = [ den.policies.resolve-guest-host ];
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "isolated, append, expected",
+    [
+        ("isolated = true;", "appendToParent = true;", []),
+        ("", "appendToParent = true;", ["den/isolation-leak"]),
+        ("isolated = true;", "", ["den/delivery-dropped"]),
+    ],
+    ids=["correct", "leak", "dropped"],
+)
+def test_curried_consumer_style(tmp_path: Path, isolated: str, append: str, expected):
+    text = CURRIED_STYLE.replace("ISOLATED", isolated).replace("APPEND", append)
+    found, _ = findings(tmp_path, {"guests.nix": text})
+    assert codes(found) == expected
+
+
+def test_includes_only_kinds_delivering_with_provide_are_silent(tmp_path: Path):
+    # Routing kinds that are not entities and hand a guest over with
+    # `provide` from an external resolve: nothing leaks by walking.
+    found, _ = findings(
+        tmp_path,
+        {
+            "microvm.nix": """{ den, lib, ... }:
+let inherit (den.lib.policy) resolve provide; in {
+  den.schema.microvm-host.includes = [ den.policies.to-guests ];
+  den.schema.microvm-guest.includes = [ den.policies.provide-vm ];
+  den.schema.host.includes = [ den.policies.to-microvm-host ];
+  den.policies.to-microvm-host = { host, ... }: [ (resolve.to "microvm-host" { }) ];
+  den.policies.to-guests = { host, ... }:
+    map (vm: resolve.to "microvm-guest" { inherit vm; }) (host.vms or [ ]);
+  den.policies.provide-vm = { host, vm, ... }: [
+    (provide { class = "nixos"; path = [ "microvm" "vms" vm.name ]; module = { config = { }; }; })
+  ];
+}
+""",
+        },
+    )
+    assert codes(found) == []
