@@ -55,7 +55,9 @@ def write_workspace(root: Path, files: dict[str, str]) -> list[Marked]:
     return marks
 
 
-def project(root: Path, files: dict[str, str], **overrides) -> tuple[Project, list[Marked]]:
+def project(
+    root: Path, files: dict[str, str], **overrides
+) -> tuple[Project, list[Marked]]:
     marks = write_workspace(root, files)
     proj = Project(root, overrides or None)
     proj.index()
@@ -65,9 +67,7 @@ def project(root: Path, files: dict[str, str], **overrides) -> tuple[Project, li
 def findings(root: Path, files: dict[str, str], **overrides):
     """(finding tuples, marks): each finding as (code, path, start, end)."""
     proj, marks = project(root, files, **overrides)
-    found = [
-        f for items in proj.findings().values() for f in items
-    ]
+    found = [f for items in proj.findings().values() for f in items]
     found.sort(key=lambda f: (f.span.path, f.span.start_line, f.span.start_character))
     return found, marks
 
@@ -87,7 +87,7 @@ def apply_edits(text: str, edits) -> str:
     lines = text.split("\n")
 
     def offset(line: int, character: int) -> int:
-        before = sum(len(l) + 1 for l in lines[:line])
+        before = sum(len(text_line) + 1 for text_line in lines[:line])
         units = 0
         for index, ch in enumerate(lines[line]):
             if units >= character:

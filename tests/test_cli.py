@@ -90,7 +90,7 @@ def test_check_json(workspace: Path, capsys):
 
 def test_exit_codes(workspace: Path, capsys):
     (workspace / "modules" / "schema.nix").write_text(
-        '{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }\n'
+        "{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }\n"
     )
     assert main(["check"]) == 0
     assert main(["check", "--fail-on", "warning"]) == 1
@@ -114,14 +114,21 @@ def test_binary_file_is_reported_on_stderr(workspace: Path, capsys):
 def test_profile_flag(workspace: Path, capsys):
     main(["check", "--profile", "isolation-design", "--format", "json"])
     data = json.loads(capsys.readouterr().out)
-    fields = sorted(d["message"].split("`")[1] for d in data if d["code"] == "den/unknown-route-field")
+    fields = sorted(
+        d["message"].split("`")[1]
+        for d in data
+        if d["code"] == "den/unknown-route-field"
+    )
     assert fields == ["appendToParent", "colectSubtree", "reinstantiate"]
 
 
 def test_scopes(workspace: Path, capsys):
     assert main(["scopes"]) == 0
     out = capsys.readouterr().out
-    assert "kind guest [entity, isolated]\n  scope chain: flake › flake-system › host › guest\n" in out
+    assert (
+        "kind guest [entity, isolated]\n  scope chain: flake › flake-system › host › guest\n"
+        in out
+    )
     assert (
         "  route nixos -> nixos at microvm.vms.<name>.config (modules/host.nix:7)\n"
         "    collects at: guest and its subtree\n"

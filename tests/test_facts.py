@@ -17,7 +17,11 @@ def kind_values(text: str) -> set[tuple]:
     return {(f.kind, f.name, f.value) for f in facts_of(text).kind_fields}
 
 
-GUEST_FIELDS = {("guest", "isEntity", True), ("guest", "isolated", True), ("guest", "parent", "host")}
+GUEST_FIELDS = {
+    ("guest", "isEntity", True),
+    ("guest", "isolated", True),
+    ("guest", "parent", "host"),
+}
 
 
 @pytest.mark.parametrize(
@@ -54,7 +58,14 @@ GUEST_FIELDS = {("guest", "isEntity", True), ("guest", "isolated", True), ("gues
           config = { den.schema.guest = { isEntity = true; isolated = true; parent = "host"; }; };
         }""",
     ],
-    ids=["dotted", "nested", "mixed", "config-mkMerge-mkIf", "let-interpolated", "config-set"],
+    ids=[
+        "dotted",
+        "nested",
+        "mixed",
+        "config-mkMerge-mkIf",
+        "let-interpolated",
+        "config-set",
+    ],
 )
 def test_kind_fields_read_the_same_in_every_style(text):
     assert {v for v in kind_values(text) if v[1] != "<module>"} == GUEST_FIELDS
@@ -83,7 +94,8 @@ def test_computed_kind_name_is_not_guessed():
 def _effects(text: str) -> dict[str, list[tuple]]:
     facts = facts_of(text)
     return {
-        p.policy_id: [(e.constructor, e.maybe) for e in p.effects] for p in facts.policies
+        p.policy_id: [(e.constructor, e.maybe) for e in p.effects]
+        for p in facts.policies
     }
 
 
@@ -198,7 +210,12 @@ def test_resolve_forms():
     facts = facts_of(text)
     policy = next(p for p in facts.policies if p.policy_id == "p")
     summary = [
-        (e.constructor, e.target_kind, e.binding_keys, [r.target[0] for r in e.with_includes])
+        (
+            e.constructor,
+            e.target_kind,
+            e.binding_keys,
+            [r.target[0] for r in e.with_includes],
+        )
         for e in policy.effects
     ]
     assert summary == [
@@ -223,7 +240,12 @@ def test_include_exclude_instantiate_provide():
       ];
     }"""
     assert _effects(text) == {
-        "p": [("include", False), ("exclude", False), ("instantiate", False), ("provide", False)]
+        "p": [
+            ("include", False),
+            ("exclude", False),
+            ("instantiate", False),
+            ("provide", False),
+        ]
     }
 
 
@@ -285,7 +307,9 @@ def test_pipe_operators_do_not_stop_analysis():
 
 
 def test_file_without_den_has_no_facts():
-    state = analyse_source("m.nix", b"{ pkgs, ... }: { environment.systemPackages = [ pkgs.git ]; }")
+    state = analyse_source(
+        "m.nix", b"{ pkgs, ... }: { environment.systemPackages = [ pkgs.git ]; }"
+    )
     assert state.facts.policies == () and state.facts.kind_fields == ()
 
 
@@ -300,7 +324,9 @@ def test_policy_records_and_aspect_local_policies():
       den.aspects.igloo.includes = [ den.aspects.igloo.policies.to-tux ];
     }"""
     facts = facts_of(text)
-    assert {p.policy_id: [e.constructor for e in p.effects] for p in facts.policies} == {
+    assert {
+        p.policy_id: [e.constructor for e in p.effects] for p in facts.policies
+    } == {
         "fleet": ["resolve.to"],
         "den.aspects.igloo.policies.to-tux": ["include"],
     }

@@ -45,8 +45,12 @@ def test_exclude_setting(tmp_path: Path):
 
 def test_binary_and_unreadable_files_do_not_stop_the_run(tmp_path: Path):
     (tmp_path / "bin.nix").write_bytes(b"\x00\x01\x02{ den, ... }: { }")
-    (tmp_path / "latin1.nix").write_bytes(b'# caf\xe9\n{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }')
-    (tmp_path / "ok.nix").write_text('{ den, ... }: { den.schema.user.isolated = true; }')
+    (tmp_path / "latin1.nix").write_bytes(
+        b"# caf\xe9\n{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }"
+    )
+    (tmp_path / "ok.nix").write_text(
+        "{ den, ... }: { den.schema.user.isolated = true; }"
+    )
     project = Project(tmp_path)
     project.index()
     assert project.files["bin.nix"].tree is None
@@ -55,7 +59,9 @@ def test_binary_and_unreadable_files_do_not_stop_the_run(tmp_path: Path):
 
 
 def test_bad_settings_are_reported_not_fatal(tmp_path: Path):
-    (tmp_path / "den-lsp.toml").write_text('profile = "v9"\n[severity]\n"den/nope" = "error"\n')
+    (tmp_path / "den-lsp.toml").write_text(
+        'profile = "v9"\n[severity]\n"den/nope" = "error"\n'
+    )
     project = Project(tmp_path)
     assert project.settings.profile == "auto"
     assert [p.split(": ", 1)[1] for p in project.settings_problems] == [
@@ -70,7 +76,9 @@ def test_an_edit_rereads_one_file(tmp_path: Path):
     project = Project(tmp_path)
     project.index()
     before_b = project.files["b.nix"]
-    assert [f.code for f in project.findings()["a.nix"]] == ["den/isolated-compose-kind"]
+    assert [f.code for f in project.findings()["a.nix"]] == [
+        "den/isolated-compose-kind"
+    ]
     project.set_source("a.nix", b"{ den, ... }: { den.schema.user.isolated = false; }")
     assert project.findings()["a.nix"] == []
     assert project.files["b.nix"] is before_b
@@ -78,7 +86,9 @@ def test_an_edit_rereads_one_file(tmp_path: Path):
 
 def test_deeply_nested_and_huge_input(tmp_path: Path):
     depth = 5000
-    (tmp_path / "deep.nix").write_text("{ den, ... }: " + "[ " * depth + "den" + " ]" * depth)
+    (tmp_path / "deep.nix").write_text(
+        "{ den, ... }: " + "[ " * depth + "den" + " ]" * depth
+    )
     (tmp_path / "deep-set.nix").write_text(
         "{ den, ... }: { den.aspects" + " = { a" * 2000 + " = 1;" + " };" * 2000 + " }"
     )

@@ -54,10 +54,15 @@ def test_isolation_leak_on_a_delivered_guest_kind(tmp_path: Path):
         },
     )
     [leak] = found
-    assert located(leak) == ("den/isolation-leak", "schema.nix", marks[0].start, marks[0].end)
+    assert located(leak) == (
+        "den/isolation-leak",
+        "schema.nix",
+        marks[0].start,
+        marks[0].end,
+    )
     assert leak.severity.value == "warning"
     assert leak.message.startswith(
-        "Kind `guest` is created under `host` scopes (`resolve.to \"guest\"` at host.nix:6) "
+        'Kind `guest` is created under `host` scopes (`resolve.to "guest"` at host.nix:6) '
         "and delivered to `microvm.vms.<name>.config` by the route at deliver.nix:4, "
         "but it is not isolated."
     )
@@ -65,7 +70,9 @@ def test_isolation_leak_on_a_delivered_guest_kind(tmp_path: Path):
     [fix] = leak.fixes
     assert (fix.title, fix.safe) == ("Mark kind `guest` isolated", True)
     fixed = apply_edits((tmp_path / "schema.nix").read_text(), fix.edits)
-    assert fixed == """{ den, ... }: {
+    assert (
+        fixed
+        == """{ den, ... }: {
   den.schema.guest = {
     isEntity = true;
     parent = "host";
@@ -73,6 +80,7 @@ def test_isolation_leak_on_a_delivered_guest_kind(tmp_path: Path):
   };
 }
 """
+    )
     (tmp_path / "schema.nix").write_text(fixed)
     assert findings(tmp_path, {})[0] == []
 
@@ -92,22 +100,25 @@ def test_isolation_leak_fix_keeps_dotted_style(tmp_path: Path):
     )
     [leak] = found
     fixed = apply_edits((tmp_path / "schema.nix").read_text(), leak.fixes[0].edits)
-    assert fixed == """{ den, ... }: {
+    assert (
+        fixed
+        == """{ den, ... }: {
   den.schema.guest.isEntity = true;
   den.schema.guest.isolated = true;
   den.schema.guest.parent = "host";
 }
 """
+    )
 
 
 @pytest.mark.parametrize(
     "schema",
     [
         # isolated, in any style
-        '{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }',
-        '{ den, lib, ... }: { den.schema.guest = lib.mkMerge [ { isEntity = true; } { isolated = true; } ]; }',
+        "{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }",
+        "{ den, lib, ... }: { den.schema.guest = lib.mkMerge [ { isEntity = true; } { isolated = true; } ]; }",
         # isolation cannot be read: stay silent
-        '{ den, cfg, ... }: { den.schema.guest = { isEntity = true; isolated = cfg.iso; }; }',
+        "{ den, cfg, ... }: { den.schema.guest = { isEntity = true; isolated = cfg.iso; }; }",
     ],
     ids=["isolated", "isolated-mkMerge", "isolated-unknown"],
 )
@@ -147,7 +158,7 @@ def test_no_leak_without_delivery_evidence(tmp_path: Path):
     found, _ = findings(
         tmp_path,
         {
-            "schema.nix": '{ den, ... }: { den.schema.guest = { isEntity = true; }; }',
+            "schema.nix": "{ den, ... }: { den.schema.guest = { isEntity = true; }; }",
             "host.nix": HOST_POLICY.replace("[ den.policies.deliver-guest ]", "[ ]"),
         },
     )
@@ -194,7 +205,10 @@ def test_delivery_dropped_inside_isolated_kind(tmp_path: Path):
     [fix] = dropped.fixes
     assert fix.title == "Append this route's result to the parent scope"
     fixed = apply_edits((tmp_path / "deliver.nix").read_text(), fix.edits)
-    assert "        reinstantiate = true;\n        appendToParent = true;\n      })" in fixed
+    assert (
+        "        reinstantiate = true;\n        appendToParent = true;\n      })"
+        in fixed
+    )
     (tmp_path / "deliver.nix").write_text(fixed)
     assert findings(tmp_path, {})[0] == []
 
@@ -205,13 +219,18 @@ def test_delivery_dropped_design_profile_suggests_collect_scope_id(tmp_path: Pat
         {
             "schema.nix": '{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; parent = "host"; }; }',
             "host.nix": HOST_POLICY,
-            "deliver.nix": DELIVER_DROPPED.replace("reinstantiate = true;", "collectSubtree = true;")
-            .replace("collectSubtree = true;\n        collectSubtree", "collectSubtree"),
+            "deliver.nix": DELIVER_DROPPED.replace(
+                "reinstantiate = true;", "collectSubtree = true;"
+            ).replace(
+                "collectSubtree = true;\n        collectSubtree", "collectSubtree"
+            ),
         },
         profile="isolation-design",
     )
     [dropped] = [f for f in found if f.code == "den/delivery-dropped"]
-    assert dropped.fixes[0].title == "Collect from the `guest` scope with `collectScopeId`"
+    assert (
+        dropped.fixes[0].title == "Collect from the `guest` scope with `collectScopeId`"
+    )
     assert dropped.fixes[0].safe is False
     assert dropped.fixes[0].edits[0].new_text == '\n        collectScopeId = "guest";'
 
@@ -231,7 +250,7 @@ def test_no_delivery_dropped(tmp_path: Path, route_fields: str):
     found, _ = findings(
         tmp_path,
         {
-            "schema.nix": '{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }',
+            "schema.nix": "{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }",
             "host.nix": HOST_POLICY,
             "deliver.nix": f"""{{ den, ... }}: {{
   den.policies.deliver-guest = {{ guest, ... }}: [
@@ -268,8 +287,9 @@ def test_delivery_self_collect_at_host(tmp_path: Path):
         marks[0].start,
         marks[0].end,
     )
-    assert "collects the host's whole `nixos` subtree into `microvm.vms.<name>.config`" in (
-        self_collect.message
+    assert (
+        "collects the host's whole `nixos` subtree into `microvm.vms.<name>.config`"
+        in (self_collect.message)
     )
 
 
@@ -310,7 +330,10 @@ def test_append_to_parent_outside_isolation(tmp_path: Path):
         marks[0].start,
         marks[0].end,
     )
-    assert "its policy fires only at `flake-system`, which is not isolated" in outside.message
+    assert (
+        "its policy fires only at `flake-system`, which is not isolated"
+        in outside.message
+    )
 
 
 def test_append_to_parent_from_user_scope_reaches_the_host(tmp_path: Path):
@@ -347,8 +370,13 @@ def test_isolated_not_entity(tmp_path: Path):
         marks[0].start,
         marks[0].end,
     )
-    fixed = apply_edits((tmp_path / "schema.nix").read_text(), not_entity.fixes[0].edits)
-    assert "  den.schema.microvm-guest.includes = [ ];\n  den.schema.microvm-guest.isEntity = true;\n" in fixed
+    fixed = apply_edits(
+        (tmp_path / "schema.nix").read_text(), not_entity.fixes[0].edits
+    )
+    assert (
+        "  den.schema.microvm-guest.includes = [ ];\n  den.schema.microvm-guest.isEntity = true;\n"
+        in fixed
+    )
 
 
 @pytest.mark.parametrize(
@@ -362,7 +390,9 @@ def test_isolated_not_entity(tmp_path: Path):
     ids=["explicit", "options", "imports"],
 )
 def test_isolated_entity_is_fine(tmp_path: Path, schema: str):
-    found, _ = findings(tmp_path, {"schema.nix": f"{{ den, lib, ... }}: {{ {schema} }}"})
+    found, _ = findings(
+        tmp_path, {"schema.nix": f"{{ den, lib, ... }}: {{ {schema} }}"}
+    )
     assert codes(found) == []
 
 
@@ -370,7 +400,9 @@ def test_isolated_entity_is_fine(tmp_path: Path, schema: str):
 def test_isolated_compose_kind(tmp_path: Path, kind: str):
     found, marks = findings(
         tmp_path,
-        {"schema.nix": f"{{ den, ... }}: {{\n  den.schema.{kind} = {{ ⟪isolated = true;⟫ }};\n}}\n"},
+        {
+            "schema.nix": f"{{ den, ... }}: {{\n  den.schema.{kind} = {{ ⟪isolated = true;⟫ }};\n}}\n"
+        },
     )
     [compose] = found
     assert located(compose) == (
@@ -387,7 +419,7 @@ def test_not_verbatim_delivery(tmp_path: Path):
     found, marks = findings(
         tmp_path,
         {
-            "schema.nix": '{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }',
+            "schema.nix": "{ den, ... }: { den.schema.guest = { isEntity = true; isolated = true; }; }",
             "host.nix": HOST_POLICY,
             "deliver.nix": """{ den, ... }: {
   den.policies.deliver-guest = { guest, ... }: [
@@ -404,7 +436,12 @@ def test_not_verbatim_delivery(tmp_path: Path):
         },
     )
     [info] = found
-    assert located(info) == ("den/delivery-not-verbatim", "deliver.nix", marks[0].start, marks[0].end)
+    assert located(info) == (
+        "den/delivery-not-verbatim",
+        "deliver.nix",
+        marks[0].start,
+        marks[0].end,
+    )
     assert info.severity.value == "information"
     assert info.fixes[0].edits[0].new_text == "\n      reinstantiate = true;"
 
@@ -417,9 +454,13 @@ def test_deliver_verbatim_is_fine_and_merge_is_not(tmp_path: Path):
   ];
 }
 """
-    found, _ = findings(tmp_path / "a", {"d.nix": base.replace("MODE", 'mode = "verbatim";')})
+    found, _ = findings(
+        tmp_path / "a", {"d.nix": base.replace("MODE", 'mode = "verbatim";')}
+    )
     assert codes(found) == []
-    found, _ = findings(tmp_path / "b", {"d.nix": base.replace("MODE", 'mode = "nest";')})
+    found, _ = findings(
+        tmp_path / "b", {"d.nix": base.replace("MODE", 'mode = "nest";')}
+    )
     assert codes(found) == ["den/delivery-not-verbatim"]
 
 

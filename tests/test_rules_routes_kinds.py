@@ -23,16 +23,25 @@ def _policy(route_body: str) -> dict[str, str]:
 
 def test_unknown_route_field_with_did_you_mean(tmp_path: Path):
     found, marks = findings(
-        tmp_path, _policy('fromClass = "os"; intoClass = "nixos"; ⟪collectSubTree⟫ = true;')
+        tmp_path,
+        _policy('fromClass = "os"; intoClass = "nixos"; ⟪collectSubTree⟫ = true;'),
     )
     [typo] = found
-    assert located(typo) == ("den/unknown-route-field", "p.nix", marks[0].start, marks[0].end)
+    assert located(typo) == (
+        "den/unknown-route-field",
+        "p.nix",
+        marks[0].start,
+        marks[0].end,
+    )
     assert typo.message == (
         "den's route does not read `collectSubTree` (profile `isolation`): the field is "
         "silently ignored. Did you mean `collectSubtree`?"
     )
     [fix] = typo.fixes
-    assert (fix.title, fix.safe) == ("Rename `collectSubTree` to `collectSubtree`", False)
+    assert (fix.title, fix.safe) == (
+        "Rename `collectSubTree` to `collectSubtree`",
+        False,
+    )
     fixed = apply_edits((tmp_path / "p.nix").read_text(), fix.edits)
     assert "collectSubtree = true;" in fixed
 
@@ -40,14 +49,17 @@ def test_unknown_route_field_with_did_you_mean(tmp_path: Path):
 def test_collect_scope_id_is_unknown_in_the_shipped_profile(tmp_path: Path):
     found, _ = findings(
         tmp_path,
-        _policy('fromClass = "nixos"; intoClass = "nixos"; collectScopeId = "guest"; reinstantiate = true;'),
+        _policy(
+            'fromClass = "nixos"; intoClass = "nixos"; collectScopeId = "guest"; reinstantiate = true;'
+        ),
     )
     assert [f.code for f in found] == ["den/unknown-route-field"]
 
 
 def test_profile_is_detected_from_collect_scope_id(tmp_path: Path):
     found, _ = findings(
-        tmp_path, _policy('fromClass = "nixos"; intoClass = "nixos"; collectScopeId = "guest";')
+        tmp_path,
+        _policy('fromClass = "nixos"; intoClass = "nixos"; collectScopeId = "guest";'),
     )
     assert found == []
 
@@ -66,7 +78,10 @@ def test_known_route_fields_are_silent(tmp_path: Path, body: str):
 
 def test_path_and_into_path_conflict(tmp_path: Path):
     found, marks = findings(
-        tmp_path, _policy('fromClass = "os"; intoClass = "nixos"; path = [ ]; ⟪intoPath⟫ = [ "x" ];')
+        tmp_path,
+        _policy(
+            'fromClass = "os"; intoClass = "nixos"; path = [ ]; ⟪intoPath⟫ = [ "x" ];'
+        ),
     )
     [conflict] = found
     assert located(conflict) == (
@@ -82,7 +97,9 @@ def test_path_and_into_path_conflict(tmp_path: Path):
 def test_append_to_parent_and_collect_scope_id_conflict(tmp_path: Path):
     found, _ = findings(
         tmp_path,
-        _policy('fromClass = "os"; intoClass = "nixos"; appendToParent = true; collectScopeId = "g";'),
+        _policy(
+            'fromClass = "os"; intoClass = "nixos"; appendToParent = true; collectScopeId = "g";'
+        ),
         profile="isolation-design",
     )
     assert sorted(f.code for f in found) == [
@@ -104,7 +121,12 @@ def test_unknown_kind_in_resolve_to(tmp_path: Path):
         },
     )
     [unknown] = found
-    assert located(unknown) == ("den/unknown-kind", "k.nix", marks[0].start, marks[0].end)
+    assert located(unknown) == (
+        "den/unknown-kind",
+        "k.nix",
+        marks[0].start,
+        marks[0].end,
+    )
     assert unknown.message.endswith("Did you mean `guest`?")
     assert unknown.fixes[0].edits[0].new_text == '"guest"'
 
@@ -112,10 +134,17 @@ def test_unknown_kind_in_resolve_to(tmp_path: Path):
 def test_unknown_parent_kind(tmp_path: Path):
     found, marks = findings(
         tmp_path,
-        {"k.nix": '{ den, ... }: {\n  den.schema.guest = { isEntity = true; parent = ⟪"hots"⟫; };\n}\n'},
+        {
+            "k.nix": '{ den, ... }: {\n  den.schema.guest = { isEntity = true; parent = ⟪"hots"⟫; };\n}\n'
+        },
     )
     [unknown] = found
-    assert located(unknown) == ("den/unknown-kind", "k.nix", marks[0].start, marks[0].end)
+    assert located(unknown) == (
+        "den/unknown-kind",
+        "k.nix",
+        marks[0].start,
+        marks[0].end,
+    )
     assert "Did you mean `host`?" in unknown.message
 
 
@@ -142,7 +171,9 @@ def test_known_or_unknowable_kinds_are_silent(tmp_path: Path, target: str):
 def test_severity_override_and_off(tmp_path: Path):
     files = _policy('fromClass = "os"; intoClass = "nixos"; collectSubTree = true;')
     found, _ = findings(tmp_path, files, severity={"den/unknown-route-field": "error"})
-    assert [(f.code, f.severity.value) for f in found] == [("den/unknown-route-field", "error")]
+    assert [(f.code, f.severity.value) for f in found] == [
+        ("den/unknown-route-field", "error")
+    ]
     found, _ = findings(tmp_path, {}, severity={"den/unknown-route-field": "off"})
     assert found == []
 
@@ -151,4 +182,6 @@ def test_settings_from_den_lsp_toml(tmp_path: Path):
     files = _policy('fromClass = "os"; intoClass = "nixos"; collectSubTree = true;')
     files["den-lsp.toml"] = '[severity]\n"den/unknown-route-field" = "hint"\n'
     found, _ = findings(tmp_path, files)
-    assert [(f.code, f.severity.value) for f in found] == [("den/unknown-route-field", "hint")]
+    assert [(f.code, f.severity.value) for f in found] == [
+        ("den/unknown-route-field", "hint")
+    ]

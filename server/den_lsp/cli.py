@@ -9,7 +9,13 @@ from pathlib import Path
 
 from den_lsp import __version__
 from den_lsp.analysis.findings import Severity
-from den_lsp.features.check import Located, display_path, exit_code, format_json, format_text
+from den_lsp.features.check import (
+    Located,
+    display_path,
+    exit_code,
+    format_json,
+    format_text,
+)
 from den_lsp.features.project import Project
 from den_lsp.features.scopes import render_scopes
 from den_lsp.features.settings import PROFILE_CHOICES
@@ -34,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     check = commands.add_parser("check", help="report findings for a workspace")
-    check.add_argument("paths", nargs="*", type=Path, help="workspace roots or files (default: .)")
+    check.add_argument(
+        "paths", nargs="*", type=Path, help="workspace roots or files (default: .)"
+    )
     check.add_argument("--format", choices=("text", "json"), default="text")
     check.add_argument(
         "--fail-on",
@@ -79,7 +87,10 @@ def _check(args: argparse.Namespace) -> int:
             print(f"den-lsp: {problem}", file=sys.stderr)
         project.index()
         for rel, reason in sorted(project.unreadable.items()):
-            print(f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: {reason}", file=sys.stderr)
+            print(
+                f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: {reason}",
+                file=sys.stderr,
+            )
         for rel, state in sorted(project.files.items()):
             if state.tree is None:
                 print(

@@ -180,7 +180,10 @@ def _delivery_dropped(model: Model) -> Iterator[Finding]:
             continue
         if model.is_isolated(route.fires_at) is not True:
             continue
-        if route_collects_subtree(effect) is not True or _decoupled(effect) is not False:
+        if (
+            route_collects_subtree(effect) is not True
+            or _decoupled(effect) is not False
+        ):
             continue
         seen.add(id(effect))
         kind = route.fires_at

@@ -48,11 +48,15 @@ def _unknown(name: str, span: Span, known: list[str], message: str) -> Finding:
     suggestion = close_match(name, known)
     fixes = ()
     if suggestion is not None:
-        fixes = (replace_fix(f'Use kind "{suggestion}"', span, f'"{suggestion}"', False),)
+        fixes = (
+            replace_fix(f'Use kind "{suggestion}"', span, f'"{suggestion}"', False),
+        )
     return finding(
         "den/unknown-kind",
         span,
         f"Unknown kind `{name}`. {message}"
-        + (did_you_mean(suggestion) if suggestion else f" Declare `den.schema.{name}`."),
+        + (
+            did_you_mean(suggestion) if suggestion else f" Declare `den.schema.{name}`."
+        ),
         *fixes,
     )

@@ -184,7 +184,9 @@ class Evaluator:
         return UNKNOWN
 
     def attrpath(self, node: Node, env: Env) -> list[tuple[Any, Node]]:
-        return [(self.attr_name(a, env), a) for a in node.children_by_field_name("attr")]
+        return [
+            (self.attr_name(a, env), a) for a in node.children_by_field_name("attr")
+        ]
 
     # -- bindings -------------------------------------------------------------
 
@@ -211,7 +213,9 @@ class Evaluator:
                     if not isinstance(name, str):
                         continue
                     into.values[name] = Thunk(
-                        None, None, compute=self._inherited(env, into, source_thunk, name)
+                        None,
+                        None,
+                        compute=self._inherited(env, into, source_thunk, name),
                     )
                     into.keys[name] = attr
 
@@ -224,7 +228,9 @@ class Evaluator:
         outer = env.parent if env.names is into.values and env.parent else env
         return lambda: self.lookup(outer, name)
 
-    def _bind_path(self, into: AttrsValue, path: list[tuple[Any, Node]], thunk: Thunk) -> None:
+    def _bind_path(
+        self, into: AttrsValue, path: list[tuple[Any, Node]], thunk: Thunk
+    ) -> None:
         name, key_node = path[0]
         if not isinstance(name, str):
             return
@@ -270,7 +276,9 @@ class Evaluator:
                 else:
                     default = formal.child_by_field_name("default")
                     names[name] = (
-                        Thunk(default, lam.env) if default is not None else Thunk.of(UNKNOWN)
+                        Thunk(default, lam.env)
+                        if default is not None
+                        else Thunk.of(UNKNOWN)
                     )
         return Env(names, lam.env)
 
@@ -307,7 +315,9 @@ class Evaluator:
             except ValueError:
                 return UNKNOWN
         if kind == "list_expression":
-            return ListValue(node, [Thunk(e, env) for e in node.children_by_field_name("element")])
+            return ListValue(
+                node, [Thunk(e, env) for e in node.children_by_field_name("element")]
+            )
         if kind in ("attrset_expression", "rec_attrset_expression"):
             attrs = AttrsValue(node)
             inner = Env(attrs.values, env) if kind == "rec_attrset_expression" else env
@@ -382,7 +392,11 @@ class Evaluator:
         right = self.eval(node.child_by_field_name("right"), env)
         if op == "++" and isinstance(left, ListValue) and isinstance(right, ListValue):
             return ListValue(None, left.items + right.items)
-        if op == "//" and isinstance(left, AttrsValue) and isinstance(right, AttrsValue):
+        if (
+            op == "//"
+            and isinstance(left, AttrsValue)
+            and isinstance(right, AttrsValue)
+        ):
             merged = AttrsValue(None, dict(left.values), dict(left.keys))
             merged.values.update(right.values)
             merged.keys.update(right.keys)
@@ -421,15 +435,25 @@ class Evaluator:
         if isinstance(function, Ref):
             return self._apply_known(Partial(function, (argument,)))
         if isinstance(function, Partial):
-            return self._apply_known(Partial(function.head, function.args + (argument,)))
+            return self._apply_known(
+                Partial(function.head, function.args + (argument,))
+            )
         return UNKNOWN
 
     def _apply_known(self, call: Partial) -> Any:
         """Library functions whose result the static model needs to see through."""
         path = call.head.path
         name = path[-1] if path else ""
-        is_lib = path[:1] == ("lib",) or path[:2] == ("den", "lib") and name.startswith("mk")
-        if is_lib and name in ("mkDefault", "mkForce", "mkOverride", "mkBefore", "mkAfter"):
+        is_lib = (
+            path[:1] == ("lib",) or path[:2] == ("den", "lib") and name.startswith("mk")
+        )
+        if is_lib and name in (
+            "mkDefault",
+            "mkForce",
+            "mkOverride",
+            "mkBefore",
+            "mkAfter",
+        ):
             wanted = 2 if name == "mkOverride" else 1
             if len(call.args) == wanted:
                 return self.force(call.args[-1])

@@ -14,6 +14,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+import tree_sitter
+
 from den_lsp.facts.evaluate import (
     AttrsValue,
     Env,
@@ -130,10 +132,15 @@ def _known_with_name(scope: Ref, name: str) -> bool:
     if scope.path == POLICY_LIB:
         return name in _POLICY_NAMES
     if scope.path in (("lib",), ("builtins",), ("lib", "lists"), ("lib", "attrsets")):
-        return name in _LIST_FUNCTIONS or name in _MAP_FUNCTIONS or name in (
-            "optionalAttrs",
-            "mkDefault",
-            "mkForce",
+        return (
+            name in _LIST_FUNCTIONS
+            or name in _MAP_FUNCTIONS
+            or name
+            in (
+                "optionalAttrs",
+                "mkDefault",
+                "mkForce",
+            )
         )
     if scope.path == ("den", "lib"):
         return name == "policy"
@@ -187,14 +194,8 @@ def has_den_anchor(tree: SyntaxTree) -> bool:
     """Cheap test run before extraction: does the file mention den at all?"""
     if b"den" not in tree.source:
         return False
-    query = load_query("den-anchors")
-    import tree_sitter
-
-    cursor = tree_sitter.QueryCursor(query)
-    cursor.set_match_limit(1) if hasattr(cursor, "set_match_limit") else None
-    for _ in cursor.captures(tree.root).values():
-        return True
-    return False
+    captures = tree_sitter.QueryCursor(load_query("den-anchors")).captures(tree.root)
+    return bool(captures)
 
 
 def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
@@ -336,7 +337,9 @@ def _in_aspects(path: tuple) -> bool:
     return bool(normal) and normal[1:2] in (("aspects",), ("default",))
 
 
-def _same_file_definition(ctx: _Context, node: Node, env: Env) -> tuple[Node, Env] | None:
+def _same_file_definition(
+    ctx: _Context, node: Node, env: Env
+) -> tuple[Node, Env] | None:
     """The expression a variable is bound to in this file, if it is one."""
     name = node.child_by_field_name("name")
     if name is None:
@@ -388,7 +391,9 @@ def _walk_set(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> 
             _descend(ctx, full, expr, env, maybe, binding_info)
 
 
-def _walk_inherit(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> None:
+def _walk_inherit(
+    ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool
+) -> None:
     attrs = node.child_by_field_name("attrs")
     if attrs is None:
         return
@@ -404,7 +409,11 @@ def _descend(
     normal = _normal_path(full)
     if normal is None:
         return
-    if len(normal) >= 3 and normal[:2] == ("den", "schema") and isinstance(normal[2], str):
+    if (
+        len(normal) >= 3
+        and normal[:2] == ("den", "schema")
+        and isinstance(normal[2], str)
+    ):
         _record_kind_site(ctx, normal[2], full, binding, expr, env)
     if _is_leaf_path(normal):
         _define(ctx, normal, expr, env, maybe, binding)
@@ -456,7 +465,11 @@ def _define(
     elif section == "policies" and len(path) == 3:
         _define_policy(ctx, path[2], node, env, binding)
     elif section == "classes" and len(path) >= 3:
-        key = binding.attrs[2 - binding.first_index] if binding and binding.first_index <= 2 else node
+        key = (
+            binding.attrs[2 - binding.first_index]
+            if binding and binding.first_index <= 2
+            else node
+        )
         ctx.classes.append(ClassDecl(path[2], ctx.span(key)))
     elif section == "hosts":
         _define_host(ctx, path, node, env, binding)
@@ -484,15 +497,22 @@ def _record_kind_site(
     key = binding.attrs[kind_index - binding.first_index]
     if attrs_after_kind == 0:
         value = _strip_parens(expr)
-        insertion = _set_insertion(ctx, value) if value.type in (
-            "attrset_expression",
-            "rec_attrset_expression",
-        ) else None
+        insertion = (
+            _set_insertion(ctx, value)
+            if value.type
+            in (
+                "attrset_expression",
+                "rec_attrset_expression",
+            )
+            else None
+        )
     else:
         # Dotted style: `den.schema.guest.isEntity = true;` -> write a sibling
         # `den.schema.guest.isolated = true;` on the next line.
         first = binding.attrs[0]
-        prefix = ctx.tree.source[first.start_byte : key.end_byte].decode("utf-8", "replace")
+        prefix = ctx.tree.source[first.start_byte : key.end_byte].decode(
+            "utf-8", "replace"
+        )
         insertion = InsertionPoint(
             ctx.empty_span(binding.node.end_byte),
             "\n" + _line_indent(ctx, binding.node),
@@ -527,7 +547,9 @@ def _define_kind(
         value = UNKNOWN
     # The whole binding (`isolated = true;`) is the construct a user changes.
     field_span = ctx.span(binding.node) if binding is not None else ctx.span(node)
-    ctx.kind_fields.append(KindField(kind, name, value, field_span, ctx.span(node), maybe))
+    ctx.kind_fields.append(
+        KindField(kind, name, value, field_span, ctx.span(node), maybe)
+    )
     if name == "isolated":
         ctx.uses.add("isolated")
 
@@ -577,10 +599,14 @@ def _policy_from_lambda(
     if body is not None:
         env = ctx.evaluator.lambda_env(lam, UNKNOWN)
         effects = _effects(ctx, body, env, False)
-    return Policy(policy_id, name, span, args, required, open_args, tuple(effects), registered)
+    return Policy(
+        policy_id, name, span, args, required, open_args, tuple(effects), registered
+    )
 
 
-def _formals(ctx: _Context, node: Node) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+def _formals(
+    ctx: _Context, node: Node
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     formals = node.child_by_field_name("formals")
     if formals is None:
         return (), (), True
@@ -664,7 +690,9 @@ def _elements(
     if kind == "let_expression":
         body = node.child_by_field_name("body")
         if body is not None:
-            yield from _elements(ctx, body, evaluator.let_env(node, env), maybe, depth + 1)
+            yield from _elements(
+                ctx, body, evaluator.let_env(node, env), maybe, depth + 1
+            )
         return
     if kind == "with_expression":
         body = node.child_by_field_name("body")
@@ -717,7 +745,9 @@ def _expand_apply(
         if len(args) > fn_index:
             return _function_body_elements(ctx, args[fn_index], env, maybe, depth)
     if isinstance(head_value, Lambda):
-        return _lambda_elements(ctx, head_value, [Thunk(a, env) for a in args], maybe, depth)
+        return _lambda_elements(
+            ctx, head_value, [Thunk(a, env) for a in args], maybe, depth
+        )
     return None
 
 
@@ -847,7 +877,9 @@ def _literal(ctx: _Context, value: Any, depth: int = 0) -> Literal:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, ListValue) and depth < 4:
-        return tuple(_literal(ctx, ctx.evaluator.force(t), depth + 1) for t in value.items)
+        return tuple(
+            _literal(ctx, ctx.evaluator.force(t), depth + 1) for t in value.items
+        )
     return UNKNOWN
 
 
@@ -867,7 +899,9 @@ def _include_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...]:
             name = ctx.evaluator.force(value.args[0])
             fn = ctx.evaluator.force(value.args[1])
             if isinstance(fn, Lambda):
-                policy_id = _inline_policy(ctx, fn, name if isinstance(name, str) else None)
+                policy_id = _inline_policy(
+                    ctx, fn, name if isinstance(name, str) else None
+                )
                 if policy_id is not None:
                     return ("inline", policy_id)
         return ("unknown",)
@@ -929,7 +963,9 @@ def _define_host(
     ctx.hosts.append(Host(name, system, ctx.span(key), host_class, into_attr, users))
 
 
-def _define_home(ctx: _Context, path: tuple, node: Node, binding: _Binding | None) -> None:
+def _define_home(
+    ctx: _Context, path: tuple, node: Node, binding: _Binding | None
+) -> None:
     if len(path) >= 4 and path[2] in FLAKE_SYSTEMS:
         system, name, depth = path[2], path[3], 3
     elif len(path) >= 3:
@@ -949,7 +985,9 @@ def _define_aspect(
     # `den.aspects.igloo.homeManager.programs.git.enable = true;` defines key
     # `homeManager` of aspect `igloo`: the first structural or class key ends
     # the aspect's path. Without one, the last element is the key.
-    cut = next((i for i, p in enumerate(path) if i > 0 and p in _ASPECT_KEYS), len(path) - 1)
+    cut = next(
+        (i for i, p in enumerate(path) if i > 0 and p in _ASPECT_KEYS), len(path) - 1
+    )
     aspect_path, key = list(path[:cut]), path[cut]
     if key in ("includes", "excludes") and aspect_path:
         _record_includes(ctx, ("aspect", *aspect_path), key, node, env, False)
@@ -999,7 +1037,16 @@ def _define_aspect_policies(
 # Keys that only an aspect has; an attribute set holding one is an aspect,
 # not class content.
 _ASPECT_KEYS = frozenset(
-    {"includes", "excludes", "provides", "_", "policies", "classes", "description", "meta"}
+    {
+        "includes",
+        "excludes",
+        "provides",
+        "_",
+        "policies",
+        "classes",
+        "description",
+        "meta",
+    }
     | {"nixos", "darwin", "homeManager", "hjem", "maid", "user", "os", "wsl"}
 )
 
@@ -1051,11 +1098,18 @@ def _set_insertion(ctx: _Context, node: Node) -> InsertionPoint | None:
     ]
     source = ctx.tree.source
     if not bindings:
-        open_brace = node.children[0] if node.type == "attrset_expression" else node.children[1]
+        open_brace = (
+            node.children[0] if node.type == "attrset_expression" else node.children[1]
+        )
         return InsertionPoint(ctx.empty_span(open_brace.end_byte), " ")
     last = bindings[-1]
     multiline = source.count(b"\n", node.start_byte, node.end_byte) > 0
-    starts_own_line = source[source.rfind(b"\n", 0, last.start_byte) + 1 : last.start_byte].strip() == b""
+    starts_own_line = (
+        source[source.rfind(b"\n", 0, last.start_byte) + 1 : last.start_byte].strip()
+        == b""
+    )
     if multiline and starts_own_line:
-        return InsertionPoint(ctx.empty_span(last.end_byte), "\n" + _line_indent(ctx, last))
+        return InsertionPoint(
+            ctx.empty_span(last.end_byte), "\n" + _line_indent(ctx, last)
+        )
     return InsertionPoint(ctx.empty_span(last.end_byte), " ")

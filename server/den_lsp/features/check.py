@@ -73,7 +73,11 @@ def to_json(item: Located) -> dict:
                 "title": fix.title,
                 "safe": fix.safe,
                 "edits": [
-                    {"path": item.display(edit.span.path), "range": _range(edit.span), "newText": edit.new_text}
+                    {
+                        "path": item.display(edit.span.path),
+                        "range": _range(edit.span),
+                        "newText": edit.new_text,
+                    }
                     for edit in fix.edits
                 ],
             }

@@ -102,7 +102,9 @@ def discover(root: Path, exclude: Iterable[str] = ()) -> list[Path]:
     return sorted(files)
 
 
-def analyse_source(path: str, source: bytes, previous: SyntaxTree | None = None) -> FileState:
+def analyse_source(
+    path: str, source: bytes, previous: SyntaxTree | None = None
+) -> FileState:
     """Parse one file and extract its facts. Never raises on bad input."""
     index = LineIndex(source)
     if b"\0" in source[:8192]:
@@ -118,7 +120,9 @@ def analyse_source(path: str, source: bytes, previous: SyntaxTree | None = None)
     return FileState(path, source, tree, index, facts, syntax)
 
 
-def _syntax_findings(path: str, tree: SyntaxTree, index: LineIndex) -> Iterable[Finding]:
+def _syntax_findings(
+    path: str, tree: SyntaxTree, index: LineIndex
+) -> Iterable[Finding]:
     code = CODES["den/syntax"]
     for problem in syntax_problems(tree):
         span = index.span(path, problem.start_byte, problem.end_byte)
@@ -176,7 +180,9 @@ class Project:
         self.unreadable.pop(rel, None)
         self.set_source(rel, source)
 
-    def set_source(self, rel: str, source: bytes, tree: SyntaxTree | None = None) -> FileState:
+    def set_source(
+        self, rel: str, source: bytes, tree: SyntaxTree | None = None
+    ) -> FileState:
         """Replace one file's text (from disk or an editor buffer)."""
         state = analyse_source(rel, source, tree)
         self.files[rel] = state
@@ -217,10 +223,16 @@ class Project:
                     continue
                 if severity is not finding.severity:
                     finding = Finding(
-                        finding.code, severity, finding.span, finding.message, finding.fixes
+                        finding.code,
+                        severity,
+                        finding.span,
+                        finding.message,
+                        finding.fixes,
                     )
                 by_file.setdefault(finding.span.path, []).append(finding)
             for items in by_file.values():
-                items.sort(key=lambda f: (f.span.start_line, f.span.start_character, f.code))
+                items.sort(
+                    key=lambda f: (f.span.start_line, f.span.start_character, f.code)
+                )
             self._findings = by_file
         return self._findings

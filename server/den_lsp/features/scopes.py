@@ -30,7 +30,12 @@ def render_scopes(model: Model) -> str:
     interesting = sorted(
         k.name
         for k in model.kinds.values()
-        if (not k.builtin or k.fields or model.children(k.name) or k.name in ("host", "user"))
+        if (
+            not k.builtin
+            or k.fields
+            or model.children(k.name)
+            or k.name in ("host", "user")
+        )
         and k.name != "aspect"
     )
     for name in interesting:
@@ -44,7 +49,9 @@ def render_scopes(model: Model) -> str:
             marks.append("built-in")
         lines.append(f"kind {name}" + (f" [{', '.join(marks)}]" if marks else ""))
         lines.append(f"  scope chain: {' › '.join(model.parent_chain(name))}")
-        lines.append(f"  entity: {_yes_no(kind.is_entity)}   isolated: {_yes_no(kind.isolated)}")
+        lines.append(
+            f"  entity: {_yes_no(kind.is_entity)}   isolated: {_yes_no(kind.isolated)}"
+        )
         for f in kind.values("isolated"):
             lines.append(f"    isolated = {f.value!r} at {where(f.span)}")
         fired = sorted(
@@ -56,14 +63,18 @@ def render_scopes(model: Model) -> str:
         if fired:
             lines.append("  policies firing here:")
             for policy_id, act in fired:
-                origin = f" ({act.via}, {where(act.span)})" if act.span else f" ({act.via})"
+                origin = (
+                    f" ({act.via}, {where(act.span)})" if act.span else f" ({act.via})"
+                )
                 lines.append(f"    {_policy_label(model, policy_id)}{origin}")
         creates = sorted({e.target for e in model.resolve_edges if e.source == name})
         if creates:
             lines.append(f"  creates: {', '.join(creates)}")
         for route in (r for r in model.routes if r.fires_at == name):
             effect = route.effect
-            source = field_value(effect, "fromClass") or field_value(effect, "from") or "?"
+            source = (
+                field_value(effect, "fromClass") or field_value(effect, "from") or "?"
+            )
             into = field_value(effect, "intoClass") or field_value(effect, "to") or "?"
             lines.append(
                 f"  {effect.family} {source} -> {into} at {render_path(route_path(effect))}"

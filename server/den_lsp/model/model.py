@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from den_lsp.syntax.span import Span
 from den_lsp.facts.types import (
     UNKNOWN,
     Aspect,
@@ -36,6 +35,7 @@ from den_lsp.model.builtins import (
     UNDECLARED_KINDS,
 )
 from den_lsp.model.profiles import Profile
+from den_lsp.syntax.span import Span
 
 # Fields of den.schema.<kind> that do not make a kind an entity
 # (den computes isEntity from the presence of anything else).
@@ -156,7 +156,9 @@ class Model:
         if declared:
             found.add(declared)
         found.update(
-            k.name for k in map(BUILTIN_KINDS.get, BUILTIN_KINDS) if k and kind in k.creates
+            k.name
+            for k in map(BUILTIN_KINDS.get, BUILTIN_KINDS)
+            if k and kind in k.creates
         )
         return found
 
@@ -221,7 +223,9 @@ def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
         for site in facts.kind_sites:
             kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
         for kind_field in facts.kind_fields:
-            kinds.setdefault(kind_field.kind, Kind(kind_field.kind)).fields.append(kind_field)
+            kinds.setdefault(kind_field.kind, Kind(kind_field.kind)).fields.append(
+                kind_field
+            )
         for policy in facts.policies:
             # A registered name keeps its last definition, as den's policy
             # option does; inline policies are unique by position.
@@ -280,7 +284,9 @@ def _activate(model: Model) -> None:
             activations[policy_id].append(Activation(owner[1], inc.item.span, "schema"))
         elif owner[0] == "default":
             for kind in DEFAULT_KINDS:
-                activations[policy_id].append(Activation(kind, inc.item.span, "default"))
+                activations[policy_id].append(
+                    Activation(kind, inc.item.span, "default")
+                )
         elif owner[0] == "aspect":
             walked = aspect_kinds.get(owner[1:])
             if not walked:
@@ -302,10 +308,14 @@ def _activate(model: Model) -> None:
                 if target is None:
                     model.fires_elsewhere.add(policy_id)
                 else:
-                    activations[policy_id].append(Activation(target, ref.span, "withIncludes"))
+                    activations[policy_id].append(
+                        Activation(target, ref.span, "withIncludes")
+                    )
 
     for policy_id, kinds in excluded.items():
-        activations[policy_id] = [a for a in activations[policy_id] if a.kind not in kinds]
+        activations[policy_id] = [
+            a for a in activations[policy_id] if a.kind not in kinds
+        ]
     model.activations = dict(activations)
 
 
@@ -410,7 +420,11 @@ def _derive_routes(model: Model) -> None:
                     targets = tuple(sorted(model.parents(kind))) or (kind,)
                 elif decouple == "collectScopeId" and effect.field("collectScopeId"):
                     named = effect.field("collectScopeId").value
-                    root = named if isinstance(named, str) and named in model.kinds else None
+                    root = (
+                        named
+                        if isinstance(named, str) and named in model.kinds
+                        else None
+                    )
                 subtree = bool(route_collects_subtree(effect))
                 skipped = model.isolated_below(root) if subtree and root else ()
                 routes.append(

@@ -120,7 +120,11 @@ def detect_profile(uses: set[str] | frozenset[str]) -> Profile:
     design spells the decoupling field ``collectScopeId``; everything else
     (including no evidence at all) is den as shipped.
     """
-    if "collectScopeId" in uses and not uses & {"appendToParent", "reinstantiate", "deliver"}:
+    if "collectScopeId" in uses and not uses & {
+        "appendToParent",
+        "reinstantiate",
+        "deliver",
+    }:
         return ISOLATION_DESIGN
     return ISOLATION
 
