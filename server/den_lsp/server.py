@@ -1,0 +1,624 @@
+"""``den-lsp serve``: the language server, over stdio.
+
+The workspace root gets one ``Project``, indexed once at start-up; every
+edit then re-reads only the edited file, and the diagnostics of each open
+document follow from the rebuilt model. A document outside the root (or in
+a part of it den-lsp skips) is analysed on its own, as a project of one file.
+
+All work on projects runs on a single analysis thread, in the order the
+notifications arrived. The event loop stays free to read messages while a
+workspace indexes or a model rebuilds, edits never race each other, and an
+edit that arrives during indexing is applied on top of the indexed files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pathspec
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+from pygls.uris import to_fs_path
+
+from den_lsp.features.diagnostics import document_uri, to_diagnostic
+from den_lsp.features.logging import ClientLogHandler, setup_logging
+from den_lsp.features.project import SKIPPED_DIRS, Project
+from den_lsp.features.settings import CONFIG_FILE
+
+log = logging.getLogger(__name__)
+
+NAME = "den-lsp"
+SETTINGS_SECTION = "den"
+WATCHED_GLOBS = ("**/*.nix", f"**/{CONFIG_FILE}")
+# Long enough to fold the keystrokes of a word into one analysis, short
+# enough that diagnostics feel immediate.
+DEBOUNCE_SECONDS = 0.075
+# How long to wait for the client to answer a request of ours before going
+# on without it: a client that never answers must not stop indexing.
+CLIENT_TIMEOUT_SECONDS = 10.0
+
+Diagnostics = dict[str, list[types.Diagnostic]]
+
+
+def _version() -> str:
+    try:
+        return version("den-lsp")
+    except PackageNotFoundError:  # run from a source tree
+        return "0+unknown"
+
+
+@dataclass
+class OpenDocument:
+    """A document the editor has open, and where its text goes for analysis."""
+
+    uri: str
+    rel: str  # its path in its project
+    # Analysed on its own rather than with the workspace, with this project
+    # root (the workspace root for a skipped file, else the file's folder).
+    loose_root: Path | None
+    # The version of the text last handed to analysis; published with its
+    # diagnostics so a client can tell stale ones apart.
+    version: int | None = None
+
+
+@dataclass(frozen=True)
+class Buffer:
+    uri: str
+    rel: str
+    loose_root: Path | None
+    source: bytes
+
+
+class DenProtocol(LanguageServerProtocol):
+    """pygls' protocol, speaking UTF-16 positions only.
+
+    Findings count characters in UTF-16 code units, as LSP does by default,
+    so den-lsp never agrees to another position encoding a client offers.
+    """
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams):
+        general = params.capabilities.general
+        if general is not None:
+            general.position_encodings = None
+        return (yield from super().lsp_initialize(params))
+
+
+class DenLanguageServer(LanguageServer):
+    def __init__(self, log_handler: ClientLogHandler | None = None):
+        super().__init__(
+            NAME,
+            _version(),
+            protocol_cls=DenProtocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.log_handler = log_handler
+        self.root: Path | None = None
+        self.init_options: dict[str, Any] = {}
+        self.client_settings: dict[str, Any] = {}
+
+        # Owned by the event loop.
+        self.documents: dict[str, OpenDocument] = {}
+        self.published: Diagnostics = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+        # Owned by the analysis thread.
+        self._analysis = ThreadPoolExecutor(1, thread_name_prefix="den-analysis")
+        self._project: Project | None = None
+        self._loose: dict[str, Project] = {}
+        self._overrides: dict[str, Any] = {}
+        self._ready = False
+
+    # -- settings ---------------------------------------------------------------
+
+    @property
+    def overrides(self) -> dict[str, Any]:
+        """The editor's settings: workspace/configuration over initializationOptions."""
+        return merge_settings(self.init_options, self.client_settings)
+
+    async def pull_configuration(self) -> None:
+        if not _client_supports(self, "workspace.configuration"):
+            return
+        try:
+            scope = self.workspace.root_uri
+            items = [types.ConfigurationItem(section=SETTINGS_SECTION, scope_uri=scope)]
+            result = await asyncio.wait_for(
+                self.workspace_configuration_async(
+                    types.ConfigurationParams(items=items)
+                ),
+                CLIENT_TIMEOUT_SECONDS,
+            )
+        except Exception as error:
+            log.warning(
+                "cannot read the editor's %r settings: %s", SETTINGS_SECTION, error
+            )
+            return
+        value = result[0] if result else None
+        self.client_settings = value if isinstance(value, dict) else {}
+
+    # -- documents ----------------------------------------------------------------
+
+    def locate(self, uri: str) -> OpenDocument:
+        """Which project a document belongs to, and its path there."""
+        fs_path = to_fs_path(uri)
+        if fs_path is None:
+            return OpenDocument(uri, uri, Path.cwd())
+        path = Path(fs_path).resolve()
+        if self.root is None:
+            return OpenDocument(uri, path.name, path.parent)
+        try:
+            rel = path.relative_to(self.root).as_posix()
+        except ValueError:
+            return OpenDocument(uri, path.name, path.parent)
+        if self.skipped(rel):
+            return OpenDocument(uri, rel, self.root)
+        return OpenDocument(uri, rel, None)
+
+    def skipped(self, rel: str) -> bool:
+        """Whether indexing leaves this path out (build results, VCS, exclude).
+
+        .gitignore files are not consulted here: a file they ignore that is
+        opened or changed on disk is analysed with the workspace.
+        """
+        parts = rel.split("/")
+        if any(p in SKIPPED_DIRS or p.startswith("result") for p in parts):
+            return True
+        exclude = self._overrides.get("exclude") or ()
+        if self._project is not None:
+            exclude = self._project.settings.exclude
+        try:
+            return pathspec.GitIgnoreSpec.from_lines(exclude).match_file(rel)
+        except ValueError:  # a malformed pattern, already reported by settings
+            return False
+
+    def buffer(self, document: OpenDocument) -> Buffer:
+        text = self.workspace.get_text_document(document.uri)
+        document.version = text.version
+        return Buffer(
+            document.uri,
+            document.rel,
+            document.loose_root,
+            text.source.encode("utf-8", "surrogatepass"),
+        )
+
+    def schedule(self, uri: str, delay: float = DEBOUNCE_SECONDS) -> None:
+        """Analyse a document's text after ``delay``, once per burst of edits."""
+        if (timer := self._timers.pop(uri, None)) is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[uri] = loop.call_later(delay, self._flush, uri)
+
+    def _flush(self, uri: str) -> None:
+        self._timers.pop(uri, None)
+        document = self.documents.get(uri)
+        if document is None:
+            return
+        if document.version is not None and (
+            document.version == self.workspace.get_text_document(uri).version
+        ):
+            return  # a save, or a rebuild already took this text
+        buffer = self.buffer(document)
+        self.spawn(self.run(self._sync, buffer, touched={uri}))
+
+    def spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- running analysis -----------------------------------------------------------
+
+    async def run(self, job: Callable[..., None], *args, touched=()) -> None:
+        """Run ``job`` on the analysis thread, then publish what changed."""
+        result = await self.analyse(job, *args)
+        if result is not None:
+            self.publish(result, set(touched))
+
+    async def analyse(self, job: Callable[..., None], *args) -> Diagnostics | None:
+        """Run ``job`` on the analysis thread; then the open documents' diagnostics."""
+        loop = asyncio.get_running_loop()
+        opened = list(self.documents.values())
+        try:
+            return await loop.run_in_executor(
+                self._analysis, self._guarded, job, args, opened
+            )
+        except RuntimeError:  # the executor is shut down: the session is over
+            return None
+
+    def _guarded(self, job, args, opened: list[OpenDocument]) -> Diagnostics | None:
+        try:
+            job(*args)
+            if not self._ready:
+                return None
+            return self._diagnostics(opened)
+        except Exception:
+            log.exception("analysis failed; diagnostics were not updated")
+            return None
+
+    def publish(self, result: Diagnostics, touched: set[str]) -> None:
+        for uri, diagnostics in result.items():
+            document = self.documents.get(uri)
+            if document is None:
+                continue
+            if uri not in touched and self.published.get(uri) == diagnostics:
+                continue
+            self.published[uri] = diagnostics
+            self.text_document_publish_diagnostics(
+                types.PublishDiagnosticsParams(
+                    uri=uri, diagnostics=diagnostics, version=document.version
+                )
+            )
+
+    def clear(self, uri: str) -> None:
+        self.published.pop(uri, None)
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    # -- on the analysis thread -------------------------------------------------------
+
+    def _diagnostics(self, opened: list[OpenDocument]) -> Diagnostics:
+        result: Diagnostics = {}
+        for document in opened:
+            project = self._project_of(document)
+            if project is None:
+                continue
+            uri_of = self._uri_function(project, opened)
+            findings = project.findings().get(document.rel, [])
+            result[document.uri] = [to_diagnostic(f, uri_of) for f in findings]
+        return result
+
+    def _uri_function(
+        self, project: Project, opened: list[OpenDocument]
+    ) -> Callable[[str], str]:
+        """Project path to URI, spelled the client's way for open documents."""
+        spelled = {d.rel: d.uri for d in opened if self._project_of(d) is project}
+
+        def uri_of(rel: str) -> str:
+            return spelled.get(rel) or document_uri(project.root, rel)
+
+        return uri_of
+
+    def _project_of(self, document: OpenDocument | Buffer) -> Project | None:
+        if document.loose_root is None:
+            return self._project
+        project = self._loose.get(document.uri)
+        if project is None:
+            project = Project(document.loose_root, self._overrides)
+            self._loose[document.uri] = project
+        return project
+
+    def _rebuild(
+        self,
+        overrides: dict[str, Any],
+        buffers: list[Buffer],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self._ready = False
+        self._overrides = overrides
+        self._loose = {}
+        self._project = None
+        try:
+            if self.root is not None:
+                self._project = Project(self.root, overrides)
+                for problem in self._project.settings_problems:
+                    log.warning("%s", problem)
+                self._project.index(progress)
+        except Exception:
+            log.exception("indexing %s failed; only open files are analysed", self.root)
+        finally:
+            # Open buffers go in last: the editor's text wins over the disk.
+            for buffer in buffers:
+                try:
+                    self._sync(buffer)
+                except Exception:
+                    log.exception("%s: analysis failed", buffer.rel)
+            self._ready = True
+
+    def _sync(self, buffer: Buffer) -> None:
+        project = self._project_of(buffer)
+        if project is not None:
+            project.set_source(buffer.rel, buffer.source)
+
+    def _close(self, document: OpenDocument) -> None:
+        if document.loose_root is not None:
+            self._loose.pop(document.uri, None)
+            return
+        if self._project is None:
+            return
+        path = self._project.root / document.rel
+        if path.is_file():
+            self._project.load(path)
+        else:
+            self._project.remove(document.rel)
+
+    def _disk_changes(self, changes: list[tuple[str, types.FileChangeType]]) -> None:
+        if self._project is None:
+            return
+        for rel, kind in changes:
+            if kind == types.FileChangeType.Deleted:
+                self._project.remove(rel)
+            else:
+                self._project.load(self._project.root / rel)
+
+    # -- indexing ----------------------------------------------------------------------
+
+    async def rebuild(self) -> None:
+        """Re-read settings and the whole workspace, then republish everything."""
+        progress = await self._begin_progress()
+        overrides = self.overrides
+        buffers = [self.buffer(d) for d in self.documents.values()]
+        started = time.perf_counter()
+        result = await self.analyse(self._rebuild, overrides, buffers, progress)
+        log.debug("workspace analysed in %.2f s", time.perf_counter() - started)
+        if progress is not None:
+            progress.end()
+        if result is not None:
+            self.publish(result, {b.uri for b in buffers})
+
+    async def _begin_progress(self) -> _IndexProgress | None:
+        if self.root is None or not _client_supports(self, "window.work_done_progress"):
+            return None
+        token = f"den-lsp/index/{uuid.uuid4()}"
+        try:
+            await asyncio.wait_for(
+                self.work_done_progress.create_async(token), CLIENT_TIMEOUT_SECONDS
+            )
+        except Exception as error:
+            log.debug("client refused work-done progress: %s", error)
+            return None
+        progress = _IndexProgress(self, token, asyncio.get_running_loop())
+        progress.begin()
+        return progress
+
+    async def register_watchers(self) -> None:
+        if not _client_supports(
+            self, "workspace.did_change_watched_files.dynamic_registration"
+        ):
+            return
+        watchers = [types.FileSystemWatcher(glob_pattern=g) for g in WATCHED_GLOBS]
+        registration = types.Registration(
+            id=f"den-lsp/watched-files/{uuid.uuid4()}",
+            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+            register_options=types.DidChangeWatchedFilesRegistrationOptions(
+                watchers=watchers
+            ),
+        )
+        try:
+            await asyncio.wait_for(
+                self.client_register_capability_async(
+                    types.RegistrationParams(registrations=[registration])
+                ),
+                CLIENT_TIMEOUT_SECONDS,
+            )
+        except Exception as error:
+            log.warning("cannot watch workspace files: %s", error)
+
+    def shutdown(self) -> None:
+        self._analysis.shutdown(wait=False, cancel_futures=True)
+        super().shutdown()
+
+
+class _IndexProgress:
+    """Work-done progress for indexing, reported from the analysis thread."""
+
+    def __init__(self, server: DenLanguageServer, token: str, loop):
+        self.server = server
+        self.token = token
+        self.loop = loop
+        self.percentage = -1
+        self.total = 0
+
+    def begin(self) -> None:
+        self.server.work_done_progress.begin(
+            self.token,
+            types.WorkDoneProgressBegin(
+                title="Indexing den workspace", percentage=0, cancellable=False
+            ),
+        )
+
+    def __call__(self, done: int, total: int) -> None:
+        self.total = total
+        percentage = done * 100 // total if total else 100
+        if percentage == self.percentage:
+            return
+        self.percentage = percentage
+        value = types.WorkDoneProgressReport(
+            message=f"{done}/{total} files", percentage=percentage
+        )
+        self.loop.call_soon_threadsafe(
+            self.server.work_done_progress.report, self.token, value
+        )
+
+    def end(self) -> None:
+        self.server.work_done_progress.end(
+            self.token, types.WorkDoneProgressEnd(message=f"{self.total} files indexed")
+        )
+
+
+def merge_settings(*layers: dict[str, Any] | None) -> dict[str, Any]:
+    """Settings layers merged in order: later scalars win, severities combine."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        if not isinstance(layer, dict):
+            continue
+        for key, value in layer.items():
+            if key == "severity" and isinstance(value, dict):
+                merged["severity"] = {**merged.get("severity", {}), **value}
+            elif key == "exclude" and isinstance(value, list):
+                merged["exclude"] = [*merged.get("exclude", []), *value]
+            else:
+                merged[key] = value
+    return merged
+
+
+def _den_section(options: Any) -> dict[str, Any]:
+    """The den settings in initializationOptions, bare or under ``"den"``."""
+    if not isinstance(options, dict):
+        return {}
+    nested = options.get(SETTINGS_SECTION)
+    if isinstance(nested, dict):
+        return nested
+    return options
+
+
+def _is_nix(document: types.TextDocumentItem) -> bool:
+    return document.language_id == "nix" or document.uri.endswith(".nix")
+
+
+def _client_supports(server: LanguageServer, dotted: str) -> bool:
+    value: Any = server.client_capabilities
+    for name in dotted.split("."):
+        value = getattr(value, name, None)
+        if value is None:
+            return False
+    return bool(value)
+
+
+def _root_of(params: types.InitializeParams) -> Path | None:
+    candidates = [f.uri for f in params.workspace_folders or ()]
+    candidates.append(params.root_uri)
+    for uri in candidates:
+        if not uri:
+            continue
+        fs_path = to_fs_path(uri)
+        if fs_path is not None and Path(fs_path).is_dir():
+            return Path(fs_path).resolve()
+    if params.root_path and Path(params.root_path).is_dir():
+        return Path(params.root_path).resolve()
+    return None
+
+
+def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageServer:
+    server = DenLanguageServer(log_handler)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: DenLanguageServer, params: types.InitializeParams) -> None:
+        ls.root = _root_of(params)
+        ls.init_options = _den_section(params.initialization_options)
+        if ls.root is None:
+            log.info(
+                "%s %s: no workspace folder; analysing files one by one",
+                NAME,
+                ls.version,
+            )
+        else:
+            log.info("%s %s: workspace %s", NAME, ls.version, ls.root)
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(
+        ls: DenLanguageServer, params: types.InitializedParams
+    ) -> None:
+        if ls.log_handler is not None:
+            ls.log_handler.connect(ls.window_log_message, asyncio.get_running_loop())
+        await ls.pull_configuration()
+        ls.spawn(ls.register_watchers())
+        await ls.rebuild()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(
+        ls: DenLanguageServer, params: types.DidOpenTextDocumentParams
+    ) -> None:
+        uri = params.text_document.uri
+        if not _is_nix(params.text_document):
+            return
+        ls.documents[uri] = ls.locate(uri)
+        ls.schedule(uri, delay=0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(
+        ls: DenLanguageServer, params: types.DidChangeTextDocumentParams
+    ) -> None:
+        uri = params.text_document.uri
+        if uri in ls.documents:
+            ls.schedule(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(
+        ls: DenLanguageServer, params: types.DidSaveTextDocumentParams
+    ) -> None:
+        uri = params.text_document.uri
+        if uri in ls.documents:
+            ls.schedule(uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(
+        ls: DenLanguageServer, params: types.DidCloseTextDocumentParams
+    ) -> None:
+        uri = params.text_document.uri
+        if (timer := ls._timers.pop(uri, None)) is not None:
+            timer.cancel()
+        document = ls.documents.pop(uri, None)
+        ls.clear(uri)
+        if document is not None:
+            ls.spawn(ls.run(ls._close, document))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(
+        ls: DenLanguageServer, params: types.DidChangeWatchedFilesParams
+    ) -> None:
+        if ls.root is None:
+            return
+        edited = {d.rel for d in ls.documents.values() if d.loose_root is None}
+        changes: list[tuple[str, types.FileChangeType]] = []
+        for event in params.changes:
+            fs_path = to_fs_path(event.uri)
+            if fs_path is None:
+                continue
+            path = Path(fs_path)
+            if path.name == CONFIG_FILE and path.parent.resolve() == ls.root:
+                log.info("%s changed; re-reading the workspace", CONFIG_FILE)
+                ls.spawn(ls.rebuild())
+                return
+            if path.suffix != ".nix":
+                continue
+            document = ls.locate(event.uri)
+            # The editor's buffer is the truth for an open document.
+            if document.loose_root is not None or document.rel in edited:
+                continue
+            changes.append((document.rel, event.type))
+        if changes:
+            ls.spawn(ls.run(ls._disk_changes, changes))
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: DenLanguageServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        if _client_supports(ls, "workspace.configuration"):
+            await ls.pull_configuration()
+        elif isinstance(params.settings, dict):
+            ls.client_settings = _den_section(params.settings)
+        log.info("settings changed; re-reading the workspace")
+        await ls.rebuild()
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: DenLanguageServer, params: None) -> None:
+        for timer in ls._timers.values():
+            timer.cancel()
+        ls._timers.clear()
+
+    return server
+
+
+def serve(log_level: int | str = logging.INFO) -> None:
+    """Run the language server on stdin/stdout until the client exits."""
+    handler = setup_logging(log_level)
+    server = create_server(handler)
+
+    # stdout carries the protocol. Anything else that writes to it, a stray
+    # print in a dependency for one, goes to stderr instead.
+    protocol_out = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, protocol_out)
