@@ -96,3 +96,26 @@ def test_deeply_nested_and_huge_input(tmp_path: Path):
     project.index()
     assert set(project.files) == {"deep.nix", "deep-set.nix"}
     assert project.findings()["deep.nix"] == []
+
+
+def test_ignores_matches_discover(tmp_path: Path):
+    _touch(
+        tmp_path,
+        "a.nix",
+        "generated/g.nix",
+        "modules/tmp/h.nix",
+        "result-x/r.nix",
+        "m/b.nix",
+    )
+    (tmp_path / ".gitignore").write_text("generated/\n")
+    (tmp_path / "modules" / ".gitignore").write_text("tmp\n")
+    project = Project(tmp_path)
+    found = {p.relative_to(tmp_path).as_posix() for p in discover(tmp_path)}
+    for rel in [
+        "a.nix",
+        "generated/g.nix",
+        "modules/tmp/h.nix",
+        "result-x/r.nix",
+        "m/b.nix",
+    ]:
+        assert project.ignores(rel) == (rel not in found), rel

@@ -168,11 +168,9 @@ class DenLanguageServer(LanguageServer):
         return OpenDocument(uri, rel, None)
 
     def skipped(self, rel: str) -> bool:
-        """Whether indexing leaves this path out (build results, VCS, exclude).
-
-        .gitignore files are not consulted here: a file they ignore that is
-        opened or changed on disk is analysed with the workspace.
-        """
+        """Whether indexing leaves this path out (build results, VCS, ignores)."""
+        if self._project is not None:
+            return self._project.ignores(rel)
         parts = rel.split("/")
         if any(p in SKIPPED_DIRS or p.startswith("result") for p in parts):
             return True

@@ -102,6 +102,21 @@ def discover(root: Path, exclude: Iterable[str] = ()) -> list[Path]:
     return sorted(files)
 
 
+def ignored(root: Path, rel: str, exclude: Iterable[str] = ()) -> bool:
+    """Whether ``discover`` leaves out the file at ``rel`` (a POSIX path under root)."""
+    parts = rel.split("/")
+    if any(_skipped_dir(p) for p in parts[:-1]) or parts[-1].startswith("result"):
+        return True
+    patterns = list(exclude) + _gitignore(root, root)
+    directory = root
+    for part in parts[:-1]:
+        directory = directory / part
+        patterns.extend(_gitignore(root, directory))
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    prefixes = ["/".join(parts[: i + 1]) + "/" for i in range(len(parts) - 1)]
+    return any(spec.match_file(p) for p in prefixes) or spec.match_file(rel)
+
+
 def analyse_source(
     path: str, source: bytes, previous: SyntaxTree | None = None
 ) -> FileState:
@@ -148,6 +163,10 @@ class Project:
             return path.resolve().relative_to(self.root).as_posix()
         except ValueError:
             return path.resolve().as_posix()
+
+    def ignores(self, rel: str) -> bool:
+        """Whether indexing leaves ``rel`` out: build results, VCS, ignores."""
+        return ignored(self.root, rel, self.settings.exclude)
 
     def index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read every file of the workspace."""
