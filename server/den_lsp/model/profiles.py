@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from den_lsp.facts.extract import EFFECT_CONSTRUCTORS
+
 # Fields every generation with policies reads on a route
 # (den-reference §3.2). The forward-derived ones are set by den itself but
 # are accepted from users too.
@@ -37,27 +39,14 @@ _BASE_ROUTE_FIELDS = frozenset(
     }
 )
 
-_BASE_CONSTRUCTORS = frozenset(
-    {
-        "route",
-        "provide",
-        "include",
-        "exclude",
-        "instantiate",
-        "resolve",
-        "resolve.to",
-        "resolve.withIncludes",
-        "resolve.to.withIncludes",
-        "resolve.shared",
-        "resolve.shared.to",
-        "resolve.shared.withIncludes",
-        "mkPolicy",
-        "for",
-        "when",
-        "pipe",
-        "pipelineOnly",
-    }
-)
+# Every generation with policies has these; `deliver` and `spawn` came later.
+_BASE_CONSTRUCTORS = (EFFECT_CONSTRUCTORS - {"deliver", "spawn"}) | {
+    "mkPolicy",
+    "for",
+    "when",
+    "pipe",
+    "pipelineOnly",
+}
 
 
 @dataclass(frozen=True)
