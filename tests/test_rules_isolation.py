@@ -168,13 +168,13 @@ def test_no_leak_without_delivery_evidence(tmp_path: Path):
 DELIVER_DROPPED = """{ den, lib, ... }: {
   den.policies.deliver-guest = { host, guest, ... }@args:
     lib.optionals (!(args ? user)) [
-      (⟪den.lib.policy.route {
+      (⟪den.lib.policy.route⟫ {
         fromClass = "nixos";
         intoClass = "nixos";
         path = [ "microvm" "vms" guest.name "config" ];
         collectSubtree = true;
         reinstantiate = true;
-      }⟫)
+      })
     ];
 }
 """
@@ -269,13 +269,13 @@ def test_delivery_self_collect_at_host(tmp_path: Path):
             "host.nix": """{ den, lib, ... }: {
   den.schema.host.includes = [ den.policies.deliver-from-host ];
   den.policies.deliver-from-host = { host, ... }:
-    map (name: ⟪den.lib.policy.route {
+    map (name: ⟪den.lib.policy.route⟫ {
       fromClass = "nixos";
       intoClass = "nixos";
       path = [ "microvm" "vms" name "config" ];
       collectSubtree = true;
       reinstantiate = true;
-    }⟫) (host.guestNames or [ ]);
+    }) (host.guestNames or [ ]);
 }
 """,
         },

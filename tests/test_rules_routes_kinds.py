@@ -102,10 +102,8 @@ def test_append_to_parent_and_collect_scope_id_conflict(tmp_path: Path):
         ),
         profile="isolation-design",
     )
-    assert sorted(f.code for f in found) == [
-        "den/conflicting-route-fields",
-        "den/unknown-route-field",
-    ]
+    # One finding for the pair, not a second one calling a field unknown.
+    assert [f.code for f in found] == ["den/conflicting-route-fields"]
 
 
 def test_unknown_kind_in_resolve_to(tmp_path: Path):
@@ -185,3 +183,16 @@ def test_settings_from_den_lsp_toml(tmp_path: Path):
     assert [(f.code, f.severity.value) for f in found] == [
         ("den/unknown-route-field", "hint")
     ]
+
+
+def test_field_of_another_profile_gets_no_look_alike_suggestion(tmp_path: Path):
+    found, _ = findings(
+        tmp_path,
+        _policy('fromClass = "os"; intoClass = "nixos"; ⟪reinstantiate⟫ = true;'),
+        profile="isolation-design",
+    )
+    [other] = found
+    assert other.message.startswith(
+        "`reinstantiate` is a route field of profile `isolation` "
+    )
+    assert "Did you mean" not in other.message and other.fixes == ()

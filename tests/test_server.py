@@ -352,7 +352,7 @@ async def test_edit_in_one_file_updates_diagnostics_of_another(client, root):
     assert codes(update) == ["den/delivery-dropped"]
     (dropped,) = update.diagnostics
     assert dropped.severity == types.DiagnosticSeverity.Warning
-    assert span(dropped) == ((16, 7), (27, 7))
+    assert span(dropped) == ((16, 7), (16, 12))
     assert dropped.message.startswith(
         "This route fires inside isolated kind `guest` (policy `deliver-guest`)"
     )

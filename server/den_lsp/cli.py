@@ -75,11 +75,14 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def _check(args: argparse.Namespace) -> int:
     cwd = Path.cwd()
-    paths = args.paths or [Path(".")]
+    paths = list(dict.fromkeys(p.resolve() for p in args.paths or [Path(".")]))
     located: list[Located] = []
     for path in paths:
         if not path.exists():
             print(f"den-lsp: {path}: no such file or directory", file=sys.stderr)
+            return 2
+        if path.is_file() and path.suffix != ".nix":
+            print(f"den-lsp: {path}: not a .nix file", file=sys.stderr)
             return 2
         root = path if path.is_dir() else _workspace_of(path)
         project = Project(root, _overrides(args))
@@ -116,7 +119,14 @@ def _scopes(args: argparse.Namespace) -> int:
         return 2
     project = Project(args.path, _overrides(args))
     project.index()
-    sys.stdout.write(render_scopes(project.model))
+    models = project.models()
+    for number, (unit, model) in enumerate(models.items()):
+        if len(models) > 1:
+            title = f"configuration {unit or '.'}"
+            sys.stdout.write(
+                ("\n" if number else "") + f"{title}\n{'=' * len(title)}\n"
+            )
+        sys.stdout.write(render_scopes(model))
     return 0
 
 
@@ -131,10 +141,25 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="den-lsp: %(levelname)s: %(message)s",
     )
-    if args.command == "check":
-        return _check(args)
-    if args.command == "scopes":
-        return _scopes(args)
+    try:
+        if args.command == "check":
+            return _check(args)
+        if args.command == "scopes":
+            return _scopes(args)
+    except Exception as error:  # a bug must not look like a finding (exit 1)
+        log.debug("internal error", exc_info=True)
+        print(
+            f"den-lsp: internal error: {type(error).__name__}: {error} "
+            "(run with --log-level debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 3
+    if sys.stdin.isatty():
+        print(
+            "den-lsp: starting the language server on stdio; editors run it for "
+            "you. Try `den-lsp check` for a report, or --help.",
+            file=sys.stderr,
+        )
     from den_lsp.server import serve
 
     serve(log_level=args.log_level)

@@ -172,6 +172,23 @@ def _decoupled(effect: Effect) -> bool | None:
     return None if unknown else False
 
 
+def _carried_out(model: Model, route: RouteInstance) -> bool:
+    """Whether another route at the same kind takes this one's result out.
+
+    A helper route inside an isolated scope (say homeManager modules into
+    ``home-manager.sharedModules``) appends to that scope on purpose: the
+    scope's own delivery route, which collects its ``intoClass`` and appends
+    to the parent, carries the result out.
+    """
+    into = field_value(route.effect, "intoClass")
+    for other in model.routes:
+        if other.effect is route.effect or other.fires_at != route.fires_at:
+            continue
+        if field_value(other.effect, "fromClass") == into and _decoupled(other.effect):
+            return True
+    return False
+
+
 def _delivery_dropped(model: Model) -> Iterator[Finding]:
     seen: set[int] = set()
     for route in model.routes:
@@ -184,6 +201,8 @@ def _delivery_dropped(model: Model) -> Iterator[Finding]:
             route_collects_subtree(effect) is not True
             or _decoupled(effect) is not False
         ):
+            continue
+        if not _delivers_system(effect) or _carried_out(model, route):
             continue
         seen.add(id(effect))
         kind = route.fires_at
@@ -205,10 +224,7 @@ def _delivery_dropped(model: Model) -> Iterator[Finding]:
                 f'"{kind}"',
                 safe=False,
             )
-            change = (
-                f'Name the collection scope with `collectScopeId = "{kind}";` and '
-                "fire the route at the parent."
-            )
+            change = f'Name the collection scope with `collectScopeId = "{kind}";`.'
         yield finding(
             "den/delivery-dropped",
             effect.span,

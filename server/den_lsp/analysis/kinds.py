@@ -10,6 +10,8 @@ from den_lsp.model.model import Model, is_known_kind
 
 
 def check(model: Model) -> Iterator[Finding]:
+    if "schema" in model.open_sections or "den" in model.open_sections:
+        return  # some kinds are declared by computed names: cannot tell
     known = sorted(k.name for k in model.kinds.values() if k.declared)
     seen: set[Span] = set()
     for policy in model.policies.values():

@@ -28,6 +28,7 @@ from den_lsp.facts.evaluate import (
     Thunk,
 )
 from den_lsp.facts.types import (
+    OPAQUE,
     UNKNOWN,
     Aspect,
     ClassDecl,
@@ -178,6 +179,7 @@ class _Context:
     homes: list[Home] = field(default_factory=list)
     aspects: list[Aspect] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
+    open_sections: set[str] = field(default_factory=set)
     visiting: set[int] = field(default_factory=set)
 
     def span(self, node: Node):
@@ -221,6 +223,7 @@ def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
         homes=tuple(ctx.homes),
         aspects=tuple(ctx.aspects),
         uses=frozenset(ctx.uses),
+        open_sections=frozenset(ctx.open_sections),
     )
 
 
@@ -375,14 +378,18 @@ def _walk_set(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> 
             attrs = tuple(attrpath.children_by_field_name("attr"))
             names = tuple(ctx.evaluator.attr_name(a, env) for a in attrs)
             full = path + names
-            if any(n is UNKNOWN for n in full[:4]):
-                # A computed name: which kind or policy it defines is unknown.
-                unknown_at = next(i for i, n in enumerate(full) if n is UNKNOWN)
-                full = full[:unknown_at]
-                normal = _normal_path(full)
-                if normal and normal[:2] == ("den", "schema") and len(normal) == 2:
+            unknown_at = next((i for i, n in enumerate(full) if n is UNKNOWN), None)
+            if unknown_at is not None:
+                known = _normal_path(full[:unknown_at])
+                if known is None:
                     continue
-                if not normal or len(normal) < 3:
+                if len(known) < 4:
+                    # A computed name where a kind, policy or class name goes:
+                    # that section holds names the model cannot list.
+                    _open(ctx, known)
+                    continue
+                if known[1] == "schema":
+                    _define_kind(ctx, known[:3], expr, env, maybe, None)
                     continue
             normal = _normal_path(full)
             if normal is None:
@@ -447,6 +454,12 @@ def _is_leaf_path(path: tuple) -> bool:
     return False
 
 
+def _open(ctx: _Context, path: tuple) -> None:
+    """Record that a den section is (partly) computed: ``den.schema = f x;``."""
+    section = path[1] if len(path) >= 2 else "den"
+    ctx.open_sections.add(section)
+
+
 def _define(
     ctx: _Context,
     path: tuple,
@@ -457,6 +470,9 @@ def _define(
 ) -> None:
     """Record the definition of ``path`` with value ``node``."""
     path = _normal_path(path) or ()
+    if len(path) < 3 and path[:1] == ("den",):
+        _open(ctx, path)  # a whole section written as an expression
+        return
     if len(path) < 2 or not all(isinstance(p, str) for p in path[:3]):
         return
     section = path[1]
@@ -513,9 +529,10 @@ def _record_kind_site(
         prefix = ctx.tree.source[first.start_byte : key.end_byte].decode(
             "utf-8", "replace"
         )
+        offset, newline = _line_end(ctx, binding.node.end_byte)
         insertion = InsertionPoint(
-            ctx.empty_span(binding.node.end_byte),
-            "\n" + _line_indent(ctx, binding.node),
+            ctx.empty_span(offset),
+            newline + _line_indent(ctx, binding.node),
             prefix + ".",
         )
     ctx.kind_sites.append(KindSite(kind, ctx.span(key), insertion))
@@ -534,7 +551,7 @@ def _define_kind(
         # The whole kind written as something other than an attribute set (a
         # function module, `den.lib.strict`): it is module content.
         ctx.kind_fields.append(
-            KindField(kind, "<module>", UNKNOWN, ctx.span(node), ctx.span(node), maybe)
+            KindField(kind, OPAQUE, UNKNOWN, ctx.span(node), ctx.span(node), maybe)
         )
         return
     name = path[3]
@@ -809,7 +826,9 @@ def _effect(ctx: _Context, node: Node, env: Env, maybe: bool) -> Effect | None:
     if constructor not in EFFECT_CONSTRUCTORS:
         return None
     ctx.uses.add(constructor.split(".")[0])
-    span = ctx.span(node)
+    # The call's function (`route`, `den.lib.policy.resolve.to`) names the
+    # effect; the whole call can span a dozen lines, too much to underline.
+    span = ctx.span(head)
     if constructor.startswith("resolve"):
         return _resolve_effect(ctx, constructor, args, span, maybe)
     fields: tuple[Field, ...] = ()
@@ -1109,7 +1128,23 @@ def _set_insertion(ctx: _Context, node: Node) -> InsertionPoint | None:
         == b""
     )
     if multiline and starts_own_line:
-        return InsertionPoint(
-            ctx.empty_span(last.end_byte), "\n" + _line_indent(ctx, last)
-        )
+        offset, newline = _line_end(ctx, last.end_byte)
+        return InsertionPoint(ctx.empty_span(offset), newline + _line_indent(ctx, last))
     return InsertionPoint(ctx.empty_span(last.end_byte), " ")
+
+
+def _line_end(ctx: _Context, offset: int) -> tuple[int, str]:
+    """Where a new line goes after the construct ending at ``offset``.
+
+    After a trailing comment rather than before it, so the comment stays
+    with the line it annotates; and with the file's own line ending.
+    """
+    source = ctx.tree.source
+    end = source.find(b"\n", offset)
+    end = len(source) if end == -1 else end
+    newline = "\r\n" if end > 0 and source[end - 1 : end] == b"\r" else "\n"
+    content_end = end - 1 if newline == "\r\n" else end
+    rest = source[offset:content_end].strip()
+    if rest == b"" or rest.startswith(b"#"):
+        return content_end, newline
+    return offset, newline

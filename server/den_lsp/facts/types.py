@@ -85,6 +85,9 @@ class Field:
 class Effect:
     """A policy effect: ``route``, ``deliver``, ``resolve``, ``include``, ...
 
+    ``span`` covers the constructor as written (``route``,
+    ``den.lib.policy.resolve.to``), not the whole call.
+
     ``constructor`` is the den name of what was called (``route``,
     ``resolve.to.withIncludes``, ...). ``maybe`` is true when the effect sits
     under a condition (``if``, ``lib.optional``, ``lib.mkIf``).
@@ -139,6 +142,11 @@ class KindSite:
     kind: str
     span: Span
     insertion: InsertionPoint | None
+
+
+# The name of a KindField recording a definition the reader could not look
+# into (a function module, `base // { ... }`, an import): it may set any field.
+OPAQUE = "<opaque>"
 
 
 @dataclass(frozen=True)
@@ -216,3 +224,6 @@ class FileFacts:
     # checks that do not need to know where the effect fires.
     loose_effects: tuple[Effect, ...] = ()
     uses: frozenset[str] = field(default_factory=frozenset)
+    # den sections (`schema`, `policies`, ...) that some definition computes,
+    # so the model cannot know every name in them.
+    open_sections: frozenset[str] = field(default_factory=frozenset)

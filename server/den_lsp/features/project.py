@@ -49,6 +49,23 @@ def _skipped_dir(name: str) -> bool:
     return name in SKIPPED_DIRS or name.startswith("result")
 
 
+def ignore_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
+    """A matcher for .gitignore-style patterns, dropping lines git would ignore.
+
+    git silently skips a pattern it cannot use (``[z-a]``, a lone ``!``);
+    pathspec raises on them, so each line is tried on its own first.
+    """
+    usable = []
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except Exception:  # pathspec raises several types for bad patterns
+            log.info("ignoring unusable ignore pattern %r", pattern)
+            continue
+        usable.append(pattern)
+    return pathspec.GitIgnoreSpec.from_lines(usable)
+
+
 def _gitignore(root: Path, directory: Path) -> list[str]:
     """Patterns of ``directory/.gitignore``, rewritten relative to ``root``."""
     path = directory / ".gitignore"
@@ -81,7 +98,7 @@ def discover(root: Path, exclude: Iterable[str] = ()) -> list[Path]:
     for directory, dirnames, filenames in os.walk(root):
         current = Path(directory)
         patterns.extend(_gitignore(root, current))
-        spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+        spec = ignore_spec(patterns)
         rel_dir = current.relative_to(root).as_posix()
         kept = []
         for name in sorted(dirnames):
@@ -112,23 +129,37 @@ def ignored(root: Path, rel: str, exclude: Iterable[str] = ()) -> bool:
     for part in parts[:-1]:
         directory = directory / part
         patterns.extend(_gitignore(root, directory))
-    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    spec = ignore_spec(patterns)
     prefixes = ["/".join(parts[: i + 1]) + "/" for i in range(len(parts) - 1)]
     return any(spec.match_file(p) for p in prefixes) or spec.match_file(rel)
 
 
+def loaded_by_import_tree(rel: str) -> bool:
+    """Whether import-tree loads the file as a module.
+
+    import-tree skips every path with a segment starting with ``_``: such files
+    are helpers imported by hand, or modules switched off. Their den facts are
+    left out of the model (a disabled module must not produce findings); their
+    syntax is still checked.
+    """
+    return not any(part.startswith("_") for part in rel.split("/"))
+
+
 def analyse_source(
-    path: str, source: bytes, previous: SyntaxTree | None = None
+    path: str,
+    source: bytes,
+    previous: SyntaxTree | None = None,
+    with_facts: bool = True,
 ) -> FileState:
     """Parse one file and extract its facts. Never raises on bad input."""
     index = LineIndex(source)
     if b"\0" in source[:8192]:
-        log.warning("%s: binary file, not analysed", path)
+        log.info("%s: binary file, not analysed", path)
         return FileState(path, source, None, index, FileFacts(path), ())
     tree = parse_nix(source, previous)
     syntax = tuple(_syntax_findings(path, tree, index))
     try:
-        facts = extract(path, tree, index)
+        facts = extract(path, tree, index) if with_facts else FileFacts(path)
     except Exception:  # a bug in the extractor must not take the server down
         log.exception("%s: fact extraction failed; the file is skipped", path)
         facts = FileFacts(path)
@@ -153,16 +184,19 @@ class Project:
         self.settings: Settings = file_settings.merged(overrides)
         self.files: dict[str, FileState] = {}
         self.unreadable: dict[str, str] = {}
-        self._model: Model | None = None
+        self._models: dict[str, Model] | None = None
+        self._flake_dirs: dict[str, bool] = {}
         self._findings: dict[str, list[Finding]] | None = None
 
     # -- files ------------------------------------------------------------------
 
     def relative(self, path: Path) -> str:
+        """``path`` relative to the root, naming a symlink, not its target."""
+        absolute = Path(os.path.abspath(path))
         try:
-            return path.resolve().relative_to(self.root).as_posix()
+            return absolute.relative_to(self.root).as_posix()
         except ValueError:
-            return path.resolve().as_posix()
+            return absolute.as_posix()
 
     def ignores(self, rel: str) -> bool:
         """Whether indexing leaves ``rel`` out: build results, VCS, ignores."""
@@ -171,6 +205,7 @@ class Project:
     def index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read every file of the workspace."""
         started = time.perf_counter()
+        self._flake_dirs.clear()
         paths = discover(self.root, self.settings.exclude)
         for number, path in enumerate(paths):
             self.load(path)
@@ -193,7 +228,7 @@ class Project:
         except OSError as error:
             self.unreadable[rel] = str(error)
             self.files.pop(rel, None)
-            log.warning("%s: cannot read: %s", rel, error)
+            log.info("%s: cannot read: %s", rel, error)
             self._invalidate()
             return
         self.unreadable.pop(rel, None)
@@ -203,7 +238,7 @@ class Project:
         self, rel: str, source: bytes, tree: SyntaxTree | None = None
     ) -> FileState:
         """Replace one file's text (from disk or an editor buffer)."""
-        state = analyse_source(rel, source, tree)
+        state = analyse_source(rel, source, tree, loaded_by_import_tree(rel))
         self.files[rel] = state
         self._invalidate()
         return state
@@ -213,27 +248,49 @@ class Project:
             self._invalidate()
 
     def _invalidate(self) -> None:
-        self._model = None
+        self._models = None
         self._findings = None
 
     # -- analysis ------------------------------------------------------------------
 
-    @property
-    def model(self) -> Model:
-        if self._model is None:
-            facts = [state.facts for state in self.files.values()]
-            uses: set[str] = set()
-            for f in facts:
-                uses |= f.uses
-            profile = resolve_profile(self.settings.profile, uses)
-            self._model = build_model(facts, profile)
-        return self._model
+    def unit_of(self, rel: str) -> str:
+        """The configuration a file belongs to: its nearest folder with flake.nix.
+
+        A repository can hold several den configurations (templates, a
+        monorepo); each nested flake is analysed as a workspace of its own, as
+        den would evaluate it, and the files outside any nested flake form
+        the root's.
+        """
+        parts = rel.split("/")[:-1]
+        for depth in range(len(parts), 0, -1):
+            folder = "/".join(parts[:depth])
+            if folder not in self._flake_dirs:
+                self._flake_dirs[folder] = (self.root / folder / "flake.nix").is_file()
+            if self._flake_dirs[folder]:
+                return folder
+        return ""
+
+    def models(self) -> dict[str, Model]:
+        """The model of every configuration in the workspace, by folder."""
+        if self._models is None:
+            units: dict[str, list[FileFacts]] = {}
+            for rel, state in self.files.items():
+                units.setdefault(self.unit_of(rel), []).append(state.facts)
+            models = {}
+            for unit, facts in sorted(units.items()):
+                uses: set[str] = set()
+                for f in facts:
+                    uses |= f.uses
+                profile = resolve_profile(self.settings.profile, uses)
+                models[unit] = build_model(facts, profile)
+            self._models = models
+        return self._models
 
     def findings(self) -> dict[str, list[Finding]]:
         """Findings by file, with the user's severities applied."""
         if self._findings is None:
             by_file: dict[str, list[Finding]] = {path: [] for path in self.files}
-            found = list(analyze(self.model))
+            found = [f for model in self.models().values() for f in analyze(model)]
             for state in self.files.values():
                 found.extend(state.syntax)
             for finding in found:

@@ -9,7 +9,25 @@ isolated kinds its subtree walk skips.
 from __future__ import annotations
 
 from den_lsp.analysis.common import field_value, render_path, route_path, where
+from den_lsp.facts.types import Literal
 from den_lsp.model.model import Model
+
+
+def nix_literal(value: Literal) -> str:
+    """A fact's value as Nix would spell it; expressions stay unnamed."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[ " + " ".join(nix_literal(v) for v in value) + " ]"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return "<expression>"
 
 
 def _yes_no(value: bool | None) -> str:
@@ -53,20 +71,19 @@ def render_scopes(model: Model) -> str:
             f"  entity: {_yes_no(kind.is_entity)}   isolated: {_yes_no(kind.isolated)}"
         )
         for f in kind.values("isolated"):
-            lines.append(f"    isolated = {f.value!r} at {where(f.span)}")
+            lines.append(f"    isolated = {nix_literal(f.value)} at {where(f.span)}")
         fired = sorted(
-            (policy_id, act)
-            for policy_id, acts in model.activations.items()
-            for act in acts
-            if act.kind == name
+            {
+                f"{_policy_label(model, policy_id)} ({act.via}"
+                + (f", {where(act.span)})" if act.span else ")")
+                for policy_id, acts in model.activations.items()
+                for act in acts
+                if act.kind == name
+            }
         )
         if fired:
             lines.append("  policies firing here:")
-            for policy_id, act in fired:
-                origin = (
-                    f" ({act.via}, {where(act.span)})" if act.span else f" ({act.via})"
-                )
-                lines.append(f"    {_policy_label(model, policy_id)}{origin}")
+            lines.extend(f"    {line}" for line in fired)
         creates = sorted({e.target for e in model.resolve_edges if e.source == name})
         if creates:
             lines.append(f"  creates: {', '.join(creates)}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
 from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Severity
 from den_lsp.model.profiles import PROFILES
@@ -70,16 +72,30 @@ def _parse(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         for code, level in severity.items():
             if code not in CODES:
                 problems.append(f"unknown rule code {code!r} in severity")
-            elif level not in allowed:
+            elif not isinstance(level, str) or level not in allowed:
                 problems.append(f"severity of {code} must be one of {sorted(allowed)}")
             else:
                 good[code] = level
         parsed["severity"] = good
+    elif severity is not None:
+        problems.append("severity must be a table of rule code = level")
     exclude = data.get("exclude")
     if isinstance(exclude, list) and all(isinstance(e, str) for e in exclude):
-        parsed["exclude"] = tuple(exclude)
+        usable = []
+        for pattern in exclude:
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except Exception:  # pathspec raises several types for bad patterns
+                problems.append(
+                    f"exclude pattern {pattern!r} is not a valid path pattern"
+                )
+                continue
+            usable.append(pattern)
+        parsed["exclude"] = tuple(usable)
     elif exclude is not None:
         problems.append("exclude must be a list of path patterns")
+    for key in sorted(set(data) - {"profile", "severity", "exclude"}):
+        problems.append(f"unknown setting {key!r}")
     return parsed
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from den_lsp.facts.types import (
+    OPAQUE,
     UNKNOWN,
     Aspect,
     ClassDecl,
@@ -64,8 +65,10 @@ class Kind:
         values = self.values("isolated")
         if any(f.value is True and not f.maybe for f in values):
             return True
-        if any(f.value is not False for f in values):
+        if any(f.value is not False for f in values) or self.values(OPAQUE):
             return None
+        if self.values("imports"):
+            return None  # an imported module may set it
         return False
 
     @property
@@ -142,6 +145,7 @@ class Model:
     aspects: list[Aspect]
     classes: dict[str, list[ClassDecl]]
     includes: list[Include]
+    open_sections: set[str] = field(default_factory=set)
 
     def kind(self, name: str) -> Kind | None:
         return self.kinds.get(name)
@@ -218,8 +222,10 @@ def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
     hosts: list[Host] = []
     homes: list[Home] = []
     aspects: list[Aspect] = []
+    open_sections: set[str] = set()
 
     for facts in files:
+        open_sections |= facts.open_sections
         for site in facts.kind_sites:
             kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
         for kind_field in facts.kind_fields:
@@ -252,8 +258,11 @@ def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
         aspects=aspects,
         classes=dict(classes),
         includes=includes,
+        open_sections=open_sections,
     )
     _activate(model)
+    _derive_edges(model)
+    _apply_context(model)
     _derive_edges(model)
     _derive_routes(model)
     return model
@@ -369,6 +378,58 @@ def _resolve_target(model: Model, effect: Effect) -> str | None:
         if kind is not None and kind.is_entity:
             return key
     return None
+
+
+def _context_kinds(model: Model, kind: str) -> set[str]:
+    """Kind names that are keys of the context at scopes of ``kind``.
+
+    A scope's context holds its own binding and every binding of the scopes
+    above it: the kind itself, its ancestors, and the binding keys of the
+    resolves that create them (a guest resolved with ``{ guest; host; }``
+    has ``host`` bound to itself).
+    """
+    found: set[str] = set()
+    frontier = [kind]
+    while frontier:
+        current = frontier.pop()
+        if current in found:
+            continue
+        found.add(current)
+        for edge in model.resolve_edges:
+            if edge.target == current:
+                found.update(edge.effect.binding_keys)
+        frontier.extend(model.parents(current) - found)
+    return found
+
+
+def _apply_context(model: Model) -> None:
+    """Keep a policy only at kinds whose context has its required kind arguments.
+
+    den calls a policy only where all its required arguments are context
+    keys. One exception: a policy that could not fire where it is
+    registered is offered to the new child scopes a fan-out resolve creates
+    there, if the kind it misses is that child's (den-reference §2.6).
+    Arguments that are not kind names (enrichment keys, ``self``) cannot be
+    checked and never remove an activation.
+    """
+    kinds = set(model.kinds)
+    for policy_id, activations in model.activations.items():
+        policy = model.policies.get(policy_id)
+        if policy is None:
+            continue
+        required = set(policy.required_args) & kinds
+        if not required:
+            continue
+        kept: list[Activation] = []
+        for act in activations:
+            missing = required - _context_kinds(model, act.kind)
+            if not missing:
+                kept.append(act)
+            elif len(missing) == 1 and next(iter(missing)) in model.children(act.kind):
+                kept.append(
+                    Activation(next(iter(missing)), act.span, f"{act.via}, fan-out")
+                )
+        model.activations[policy_id] = list(dict.fromkeys(kept))
 
 
 def _derive_edges(model: Model) -> None:
