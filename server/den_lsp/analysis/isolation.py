@@ -57,6 +57,10 @@ def _under_host(model: Model, kind: str) -> str | None:
     return None
 
 
+def policy_label(policy) -> str:
+    return f"policy `{policy.name}`" if policy.name else "an inline policy"
+
+
 def _host_side(model: Model, kind: str) -> bool:
     return kind == "host" or "host" in model.parent_chain(kind)
 
@@ -228,8 +232,8 @@ def _delivery_dropped(model: Model) -> Iterator[Finding]:
         yield finding(
             "den/delivery-dropped",
             effect.span,
-            f"This route fires inside isolated kind `{kind}` (policy "
-            f"`{route.policy.name or 'inline'}`) and collects its subtree, but "
+            f"This route fires inside isolated kind `{kind}` ({policy_label(route.policy)}) "
+            "and collects its subtree, but "
             f"appends the result to the `{kind}` scope itself. The `{parent}` "
             "extraction skips isolated scopes, so the delivered content is "
             f"silently dropped. {change}",
