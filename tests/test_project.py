@@ -119,3 +119,16 @@ def test_ignores_matches_discover(tmp_path: Path):
         "m/b.nix",
     ]:
         assert project.ignores(rel) == (rel not in found), rel
+
+
+def test_byte_order_mark_is_a_syntax_error_as_in_nix(tmp_path: Path):
+    (tmp_path / "bom.nix").write_bytes(b"\xef\xbb\xbf{ a = 1; }\n")
+    project = Project(tmp_path)
+    project.index()
+    [bom] = project.findings()["bom.nix"]
+    assert (bom.code, bom.span.start_line, bom.span.start_character) == (
+        "den/syntax",
+        0,
+        0,
+    )
+    assert bom.message.startswith("the file starts with a UTF-8 byte-order mark")

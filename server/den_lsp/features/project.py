@@ -28,6 +28,7 @@ from den_lsp.model.profiles import resolve_profile
 from den_lsp.syntax.errors import syntax_problems
 from den_lsp.syntax.parse import SyntaxTree, parse_nix
 from den_lsp.syntax.positions import LineIndex
+from den_lsp.syntax.source import UTF8_BOM
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +171,16 @@ def _syntax_findings(
     path: str, tree: SyntaxTree, index: LineIndex
 ) -> Iterable[Finding]:
     code = CODES["den/syntax"]
+    if tree.source.startswith(UTF8_BOM):
+        # tree-sitter skips a byte-order mark; Nix's lexer rejects it.
+        span = index.span(path, 0, len(UTF8_BOM))
+        yield Finding(
+            code.code,
+            code.severity,
+            span,
+            "the file starts with a UTF-8 byte-order mark, which Nix does not "
+            "accept; save the file without it",
+        )
     for problem in syntax_problems(tree):
         span = index.span(path, problem.start_byte, problem.end_byte)
         yield Finding(code.code, code.severity, span, problem.message)
