@@ -48,6 +48,7 @@ from den_lsp.facts.types import (
 from den_lsp.syntax.parse import SyntaxTree
 from den_lsp.syntax.positions import LineIndex
 from den_lsp.syntax.queries import load_query
+from den_lsp.syntax.span import Span
 
 log = logging.getLogger(__name__)
 
@@ -617,8 +618,28 @@ def _policy_from_lambda(
         env = ctx.evaluator.lambda_env(lam, UNKNOWN)
         effects = _effects(ctx, body, env, False)
     return Policy(
-        policy_id, name, span, args, required, open_args, tuple(effects), registered
+        policy_id,
+        name,
+        span,
+        args,
+        required,
+        open_args,
+        tuple(effects),
+        registered,
+        _formal_spans(ctx, lam.node),
     )
+
+
+def _formal_spans(ctx: _Context, node: Node) -> tuple[tuple[str, Span], ...]:
+    formals = node.child_by_field_name("formals")
+    if formals is None:
+        return ()
+    spans = []
+    for formal in formals.children_by_field_name("formal"):
+        name = formal.child_by_field_name("name")
+        if name is not None:
+            spans.append((ctx.text(name), ctx.span(name)))
+    return tuple(spans)
 
 
 def _formals(
@@ -969,6 +990,7 @@ def _define_host(
     host_class: Literal = None
     into_attr: Literal = None
     users: tuple[str, ...] = ()
+    user_spans: tuple = ()
     if len(path) == depth + 1 and isinstance(value, AttrsValue):
         if system is UNKNOWN and "system" in value.values:
             system = _literal(ctx, ctx.evaluator.force(value.values["system"]))
@@ -979,7 +1001,12 @@ def _define_host(
         user_set = ctx.evaluator.force(value.values.get("users", Thunk.of(None)))
         if isinstance(user_set, AttrsValue):
             users = tuple(user_set.values)
-    ctx.hosts.append(Host(name, system, ctx.span(key), host_class, into_attr, users))
+            user_spans = tuple(
+                (name, ctx.span(key)) for name, key in user_set.keys.items()
+            )
+    ctx.hosts.append(
+        Host(name, system, ctx.span(key), host_class, into_attr, users, user_spans)
+    )
 
 
 def _define_home(

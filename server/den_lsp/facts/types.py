@@ -133,6 +133,8 @@ class Policy:
     open_args: bool
     effects: tuple[Effect, ...]
     registered: bool
+    # Where each argument is written in the formals, by name.
+    arg_spans: tuple[tuple[str, Span], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,8 @@ class Host:
     host_class: Literal = None
     into_attr: Literal = None
     users: tuple[str, ...] = ()
+    # Where each user's name is written, when the users set is literal.
+    user_spans: tuple[tuple[str, Span], ...] = ()
 
 
 @dataclass(frozen=True)
