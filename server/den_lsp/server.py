@@ -32,6 +32,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
+from den_lsp.features import actions, hover, inlay, lens
 from den_lsp.features.diagnostics import document_uri, to_diagnostic
 from den_lsp.features.logging import ClientLogHandler, setup_logging
 from den_lsp.features.project import SKIPPED_DIRS, Project
@@ -50,6 +51,9 @@ DEBOUNCE_SECONDS = 0.075
 CLIENT_TIMEOUT_SECONDS = 10.0
 
 Diagnostics = dict[str, list[types.Diagnostic]]
+
+# Editor features beyond diagnostics; each registers its own handlers.
+FEATURES = (hover, actions, inlay, lens)
 
 
 def _version() -> str:
@@ -215,6 +219,44 @@ class DenLanguageServer(LanguageServer):
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- answering requests -------------------------------------------------------
+
+    async def query(self, uri: str, answer: Callable[[Project, str], Any]) -> Any:
+        """``answer(project, rel)`` for a document, on the analysis thread.
+
+        Edits still waiting out their debounce are analysed first, so a
+        request made right after typing sees the text as typed. Returns None
+        when the document is unknown, indexing has not finished, or the
+        answer fails (the failure is logged).
+        """
+        document = self.documents.get(uri)
+        if document is None:
+            return None
+        if (timer := self._timers.pop(uri, None)) is not None:
+            timer.cancel()
+            self._flush(uri)
+            await asyncio.sleep(0)  # let the flush hand its text to the thread
+
+        def job() -> Any:
+            project = self._project_of(document)
+            if project is None or not self._ready:
+                return None
+            try:
+                return answer(project, document.rel)
+            except Exception:
+                log.exception("%s: request failed", document.rel)
+                return None
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._analysis, job)
+        except RuntimeError:  # the executor is shut down: the session is over
+            return None
+
+    def uri_function(self, project: Project) -> Callable[[str], str]:
+        """Project path to URI, as the client spells its open documents."""
+        return self._uri_function(project, list(self.documents.values()))
 
     # -- running analysis -----------------------------------------------------------
 
@@ -501,6 +543,8 @@ def _root_of(params: types.InitializeParams) -> Path | None:
 
 def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageServer:
     server = DenLanguageServer(log_handler)
+    for feature in FEATURES:
+        feature.register(server)
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: DenLanguageServer, params: types.InitializeParams) -> None:

@@ -146,6 +146,9 @@ class Model:
     classes: dict[str, list[ClassDecl]]
     includes: list[Include]
     open_sections: set[str] = field(default_factory=set)
+    # Views derived from the model by the layers above (an index of names,
+    # say), dropped with the model when a file changes.
+    cache: dict = field(default_factory=dict)
 
     def kind(self, name: str) -> Kind | None:
         return self.kinds.get(name)
