@@ -886,10 +886,14 @@ def _resolve_effect(
         if includes.node is not None and includes.env is not None:
             with_includes = tuple(_policy_refs(ctx, includes.node, includes.env))
     keys: tuple[str, ...] = ()
+    key_spans: tuple[tuple[str, Span], ...] = ()
     if rest:
         bindings = evaluator.force(rest[0])
         if isinstance(bindings, AttrsValue):
             keys = tuple(bindings.values)
+            key_spans = tuple(
+                (name, ctx.span(node)) for name, node in bindings.keys.items()
+            )
     return Effect(
         constructor,
         span,
@@ -898,6 +902,7 @@ def _resolve_effect(
         target_span=target_span,
         binding_keys=keys,
         with_includes=with_includes,
+        binding_spans=key_spans,
     )
 
 

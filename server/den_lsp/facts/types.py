@@ -105,6 +105,9 @@ class Effect:
     with_includes: tuple[PolicyRef, ...] = ()
     # route/deliver: where a new field can be written.
     insertion: InsertionPoint | None = None
+    # resolve: where each binding key is written (`guest` in
+    # `{ guest = ...; }` or `{ inherit guest; }`), when the bindings are read.
+    binding_spans: tuple[tuple[str, Span], ...] = ()
 
     @property
     def family(self) -> str:
