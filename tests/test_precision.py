@@ -224,3 +224,44 @@ def test_check_rejects_a_file_that_is_not_nix(tmp_path: Path, capsys):
     (tmp_path / "README.md").write_text("# hi")
     assert main(["check", str(tmp_path / "README.md")]) == 2
     assert "not a .nix file" in capsys.readouterr().err
+
+
+def test_a_route_shared_by_two_isolated_kinds_is_one_finding_with_one_fix(tmp_path):
+    files = {
+        "k.nix": """{ den, ... }:
+let
+  out = slot: den.lib.policy.route {
+    fromClass = "nixos";
+    intoClass = "nixos";
+    collectSubtree = true;
+    reinstantiate = true;
+    path = slot;
+  };
+in {
+  den.schema.vm = { isEntity = true; isolated = true; includes = [ den.policies.vm-out ]; };
+  den.schema.pod = { isEntity = true; isolated = true; includes = [ den.policies.pod-out ]; };
+  den.policies.vm-out = { vm, ... }: [ (out [ "microvm" "vms" vm.name "config" ]) ];
+  den.policies.pod-out = { pod, ... }: [ (out [ "containers" pod.name "config" ]) ];
+}
+"""
+    }
+    found, _ = findings(tmp_path, files)
+    assert [f.code for f in found] == ["den/delivery-dropped"]
+
+
+def test_plain_resolve_is_named_as_written(tmp_path: Path):
+    files = {
+        "k.nix": """{ den, ... }: {
+  den.schema.guest = { isEntity = true; };
+  den.schema.host.includes = [ den.policies.g ];
+  den.policies.g = { host, ... }: [
+    (den.lib.policy.resolve.withIncludes [ den.policies.d ] { guest = host; })
+  ];
+  den.policies.d = { guest, ... }: [
+    (den.lib.policy.route { fromClass = "nixos"; intoClass = "nixos"; path = [ "vm" ]; collectSubtree = true; appendToParent = true; })
+  ];
+}
+"""
+    }
+    [leak] = findings(tmp_path, files)[0]
+    assert "(`resolve { guest = ...; }` at k.nix:5)" in leak.message

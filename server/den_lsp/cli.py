@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -106,10 +107,19 @@ def _check(args: argparse.Namespace) -> int:
                 continue
             shown = display_path(project.root, rel, cwd)
             located.extend(Located(shown, f, project.root, cwd) for f in findings)
-    if args.format == "json":
-        print(format_json(located))
-    else:
-        print(format_text(located))
+    # A file given together with its folder would report its findings twice.
+    located = list(
+        {(i.display_path, i.finding.code, i.finding.span): i for i in located}.values()
+    )
+    try:
+        if args.format == "json":
+            print(format_json(located))
+        else:
+            print(format_text(located))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) stopped reading: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return exit_code(located, Severity(args.fail_on))
 
 

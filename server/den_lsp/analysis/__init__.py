@@ -14,7 +14,10 @@ def analyze(model: Model) -> list[Finding]:
     findings: list[Finding] = []
     for family in RULE_FAMILIES:
         findings.extend(family.check(model))
-    return sorted(findings, key=lambda f: (f.span, f.code))
+    # One construct reached twice (a route built by a helper that two
+    # policies call) is one finding, with one fix.
+    unique = {(f.code, f.span): f for f in reversed(findings)}
+    return sorted(unique.values(), key=lambda f: (f.span, f.code))
 
 
 __all__ = ["Finding", "Fix", "Severity", "Span", "TextEdit", "analyze"]

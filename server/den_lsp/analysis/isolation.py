@@ -57,6 +57,13 @@ def _under_host(model: Model, kind: str) -> str | None:
     return None
 
 
+def _resolve_call(effect: Effect, kind: str) -> str:
+    """How the user wrote the resolve that creates ``kind``, briefly."""
+    if ".to" in effect.constructor:
+        return f'resolve.to "{kind}"'
+    return f"resolve {{ {kind} = ...; }}"
+
+
 def policy_label(policy) -> str:
     return f"policy `{policy.name}`" if policy.name else "an inline policy"
 
@@ -98,7 +105,8 @@ def _isolation_leak(model: Model) -> Iterator[Finding]:
         )
         message = (
             f"Kind `{kind.name}` is created under `{creator}` scopes "
-            f'(`resolve.to "{kind.name}"` at {where(edge.effect.span)}) and delivered '
+            f"(`{_resolve_call(edge.effect, kind.name)}` at {where(edge.effect.span)}) "
+            "and delivered "
             f"to `{render_path(route_path(delivery.effect))}` by the route at "
             f"{where(delivery.effect.span)}, but it is not isolated. den also "
             f"collects its `{source_class}` content into the {creator}'s own "
