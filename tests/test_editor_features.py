@@ -393,3 +393,43 @@ class _Edit:
 
 def _edit(edit: types.TextEdit) -> _Edit:
     return _Edit(edit)
+
+
+@pytest_lsp.fixture(config=_config())
+async def outside_client(lsp_client: LanguageClient, tmp_path: Path):
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "flake.nix").write_text("{ outputs = _: { }; }\n")
+    elsewhere = tmp_path / "elsewhere"
+    lsp_client.marks = write_workspace(elsewhere, FILES)
+    lsp_client.root = elsewhere
+    uri = from_fs_path(str(workspace))
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("neovim"),
+            root_uri=uri,
+            workspace_folders=[types.WorkspaceFolder(uri=uri, name="ws")],
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_file_outside_the_workspace_is_analysed_with_its_own_flake(
+    outside_client,
+):
+    uri = from_fs_path(str(outside_client.root / "modules/schema.nix"))
+    outside_client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri,
+                language_id="nix",
+                version=1,
+                text=(outside_client.root / "modules/schema.nix").read_text(),
+            )
+        )
+    )
+    params = await outside_client.wait_for_notification(
+        types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS
+    )
+    assert [d.code for d in params.diagnostics] == ["den/isolation-leak"]

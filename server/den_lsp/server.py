@@ -161,11 +161,17 @@ class DenLanguageServer(LanguageServer):
         if fs_path is None:
             return OpenDocument(uri, uri, Path.cwd())
         path = Path(fs_path).resolve()
-        if self.root is None:
-            return OpenDocument(uri, path.name, path.parent)
         try:
+            if self.root is None:
+                raise ValueError
             rel = path.relative_to(self.root).as_posix()
         except ValueError:
+            # Outside the workspace: analysed with the configuration it
+            # belongs to, when a flake.nix or den-lsp.toml above it says
+            # which one that is; else on its own.
+            config = find_configuration(path)
+            if config is not None:
+                return OpenDocument(uri, path.relative_to(config).as_posix(), config)
             return OpenDocument(uri, path.name, path.parent)
         if self.skipped(rel):
             return OpenDocument(uri, rel, self.root)
@@ -334,6 +340,15 @@ class DenLanguageServer(LanguageServer):
     def _project_of(self, document: OpenDocument | Buffer) -> Project | None:
         if document.loose_root is None:
             return self._project
+        if document.loose_root != self.root and _is_configuration(document.loose_root):
+            # A configuration outside the workspace, shared by its documents.
+            key = str(document.loose_root)
+            project = self._loose.get(key)
+            if project is None:
+                project = Project(document.loose_root, self._overrides)
+                project.index()
+                self._loose[key] = project
+            return project
         project = self._loose.get(document.uri)
         if project is None:
             project = Project(document.loose_root, self._overrides)
@@ -374,6 +389,14 @@ class DenLanguageServer(LanguageServer):
 
     def _close(self, document: OpenDocument) -> None:
         if document.loose_root is not None:
+            shared = self._loose.get(str(document.loose_root))
+            if shared is not None:
+                path = shared.root / document.rel
+                if path.is_file():
+                    shared.load(path)
+                else:
+                    shared.remove(document.rel)
+                return
             self._loose.pop(document.uri, None)
             return
         if self._project is None:
@@ -512,6 +535,21 @@ def _den_section(options: Any) -> dict[str, Any]:
     if isinstance(nested, dict):
         return nested
     return options
+
+
+def find_configuration(path: Path) -> Path | None:
+    """The nearest folder above ``path`` holding flake.nix or den-lsp.toml."""
+    home = Path.home()
+    for folder in path.parents:
+        if folder == home or folder.parent == folder:
+            break  # never index a whole home directory or file system
+        if _is_configuration(folder):
+            return folder
+    return None
+
+
+def _is_configuration(folder: Path) -> bool:
+    return (folder / "flake.nix").is_file() or (folder / CONFIG_FILE).is_file()
 
 
 def _is_nix(document: types.TextDocumentItem) -> bool:
