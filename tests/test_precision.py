@@ -265,3 +265,16 @@ def test_plain_resolve_is_named_as_written(tmp_path: Path):
     }
     [leak] = findings(tmp_path, files)[0]
     assert "(`resolve { guest = ...; }` at k.nix:5)" in leak.message
+
+
+def test_a_nested_flake_keeps_its_own_settings(tmp_path: Path, monkeypatch, capsys):
+    files = {
+        "flake.nix": "{ outputs = _: { }; }",
+        "a/flake.nix": "{ outputs = _: { }; }",
+        "a/den-lsp.toml": '[severity]\n"den/isolated-compose-kind" = "off"\n',
+        "a/k.nix": "{ den, ... }: { den.schema.user.isolated = true; }",
+    }
+    assert findings(tmp_path, files)[0] == []
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "a"]) == 0
+    assert main(["check", "."]) == 0

@@ -22,7 +22,7 @@ from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Finding
 from den_lsp.facts.extract import extract
 from den_lsp.facts.types import FileFacts
-from den_lsp.features.settings import Settings, load_settings
+from den_lsp.features.settings import CONFIG_FILE, Settings, load_settings
 from den_lsp.model.model import Model, build_model
 from den_lsp.model.profiles import resolve_profile
 from den_lsp.syntax.errors import syntax_problems
@@ -193,6 +193,8 @@ class Project:
         self.root = root.resolve()
         file_settings, self.settings_problems = load_settings(self.root)
         self.settings: Settings = file_settings.merged(overrides)
+        self._overrides = overrides
+        self._unit_settings: dict[str, Settings] = {}
         self.files: dict[str, FileState] = {}
         self.unreadable: dict[str, str] = {}
         self._models: dict[str, Model] | None = None
@@ -217,6 +219,7 @@ class Project:
         """Read every file of the workspace."""
         started = time.perf_counter()
         self._flake_dirs.clear()
+        self._unit_settings.clear()
         paths = discover(self.root, self.settings.exclude)
         for number, path in enumerate(paths):
             self.load(path)
@@ -281,6 +284,24 @@ class Project:
                 return folder
         return ""
 
+    def settings_of(self, unit: str) -> Settings:
+        """The settings of one configuration.
+
+        A nested flake with its own den-lsp.toml is checked with that file
+        (and the editor's settings over it), the same whether den-lsp runs
+        from the repository root or from the flake's folder.
+        """
+        if not unit:
+            return self.settings
+        if unit not in self._unit_settings:
+            settings = self.settings
+            if (self.root / unit / CONFIG_FILE).is_file():
+                loaded, problems = load_settings(self.root / unit)
+                self.settings_problems.extend(problems)
+                settings = loaded.merged(self._overrides)
+            self._unit_settings[unit] = settings
+        return self._unit_settings[unit]
+
     def models(self) -> dict[str, Model]:
         """The model of every configuration in the workspace, by folder."""
         if self._models is None:
@@ -292,7 +313,7 @@ class Project:
                 uses: set[str] = set()
                 for f in facts:
                     uses |= f.uses
-                profile = resolve_profile(self.settings.profile, uses)
+                profile = resolve_profile(self.settings_of(unit).profile, uses)
                 models[unit] = build_model(facts, profile)
             self._models = models
         return self._models
@@ -305,7 +326,8 @@ class Project:
             for state in self.files.values():
                 found.extend(state.syntax)
             for finding in found:
-                severity = self.settings.severity_of(finding.code, finding.severity)
+                unit_settings = self.settings_of(self.unit_of(finding.span.path))
+                severity = unit_settings.severity_of(finding.code, finding.severity)
                 if severity is None:
                     continue
                 if severity is not finding.severity:
