@@ -51,9 +51,21 @@ class Kind:
     builtin: bool = False
     sites: list[KindSite] = field(default_factory=list)
     fields: list[KindField] = field(default_factory=list)
+    # Fields by name, read again when ``fields`` grows: the scope graph asks
+    # for a kind's parent many times per model.
+    _by_name: dict[str, list[KindField]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _indexed: int = field(default=-1, init=False, repr=False, compare=False)
 
     def values(self, name: str) -> list[KindField]:
-        return [f for f in self.fields if f.name == name]
+        if self._by_name is None or self._indexed != len(self.fields):
+            by_name: dict[str, list[KindField]] = {}
+            for f in self.fields:
+                by_name.setdefault(f.name, []).append(f)
+            self._by_name = by_name
+            self._indexed = len(self.fields)
+        return list(self._by_name.get(name, ()))
 
     @property
     def declared(self) -> bool:
@@ -156,25 +168,25 @@ class Model:
     def fires_at(self, policy_id: str) -> set[str]:
         return {a.kind for a in self.activations.get(policy_id, ())}
 
+    def graph(self) -> ScopeGraph:
+        """Parents, children and context keys of every kind, read once.
+
+        The derivation steps replace ``resolve_edges``; the graph is read
+        again for each new list.
+        """
+        key = (self.resolve_edges, len(self.kinds))
+        graph = self.cache.get(ScopeGraph)
+        if graph is None or graph.key[0] is not key[0] or graph.key[1] != key[1]:
+            graph = ScopeGraph.read(self, key)
+            self.cache[ScopeGraph] = graph
+        return graph
+
     def parents(self, kind: str) -> set[str]:
         """Kinds whose scopes create scopes of ``kind``, or its declared parent."""
-        found = {e.source for e in self.resolve_edges if e.target == kind}
-        declared = self.kinds[kind].parent if kind in self.kinds else None
-        if declared:
-            found.add(declared)
-        found.update(
-            k.name
-            for k in map(BUILTIN_KINDS.get, BUILTIN_KINDS)
-            if k and kind in k.creates
-        )
-        return found
+        return set(self.graph().parents.get(kind, ()))
 
     def children(self, kind: str) -> set[str]:
-        found = {e.target for e in self.resolve_edges if e.source == kind}
-        found.update(k.name for k in self.kinds.values() if k.parent == kind)
-        builtin = BUILTIN_KINDS.get(kind)
-        if builtin is not None:
-            found.update(builtin.creates)
+        found = set(self.graph().children.get(kind, ()))
         found.discard(kind)
         return found
 
@@ -214,6 +226,37 @@ class Model:
                 else:
                     frontier.append(child)
         return tuple(sorted(skipped))
+
+
+@dataclass
+class ScopeGraph:
+    """The scope graph's edges by kind, derived from one list of resolve edges."""
+
+    key: tuple
+    parents: dict[str, set[str]]
+    children: dict[str, set[str]]
+    # Binding keys of the resolves that create scopes of each kind.
+    bindings: dict[str, set[str]]
+
+    @classmethod
+    def read(cls, model: Model, key: tuple) -> ScopeGraph:
+        parents: dict[str, set[str]] = defaultdict(set)
+        children: dict[str, set[str]] = defaultdict(set)
+        bindings: dict[str, set[str]] = defaultdict(set)
+        for e in model.resolve_edges:
+            parents[e.target].add(e.source)
+            children[e.source].add(e.target)
+            bindings[e.target].update(e.effect.binding_keys)
+        for k in model.kinds.values():
+            declared = k.parent
+            if declared:
+                parents[k.name].add(declared)
+                children[declared].add(k.name)
+        for builtin in BUILTIN_KINDS.values():
+            for created in builtin.creates:
+                parents[created].add(builtin.name)
+                children[builtin.name].add(created)
+        return cls(key, dict(parents), dict(children), dict(bindings))
 
 
 def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
@@ -357,14 +400,21 @@ def _aspect_kinds(model: Model) -> dict[tuple[str, ...], set[str]]:
             walked[target].update(DEFAULT_KINDS)
         elif inc.owner[0] == "aspect":
             edges.append((inc.owner[1:], target))
-    changed = True
-    while changed:
-        changed = False
-        for owner, target in edges:
-            missing = walked.get(owner, set()) - walked[target]
+    # Propagate along include edges until nothing changes, revisiting only
+    # the aspects whose kinds grew.
+    targets: dict[tuple[str, ...], list[tuple[str, ...]]] = defaultdict(list)
+    for owner, target in edges:
+        targets[owner].append(target)
+        walked[target]  # noqa: B018 -- every included aspect gets an entry
+    pending = list(dict.fromkeys(owner for owner, _ in edges))
+    while pending:
+        owner = pending.pop()
+        kinds = walked.get(owner, set())
+        for target in targets[owner]:
+            missing = kinds - walked[target]
             if missing:
                 walked[target] |= missing
-                changed = True
+                pending.append(target)
     return walked
 
 
@@ -398,9 +448,7 @@ def _context_kinds(model: Model, kind: str) -> set[str]:
         if current in found:
             continue
         found.add(current)
-        for edge in model.resolve_edges:
-            if edge.target == current:
-                found.update(edge.effect.binding_keys)
+        found.update(model.graph().bindings.get(current, ()))
         frontier.extend(model.parents(current) - found)
     return found
 
