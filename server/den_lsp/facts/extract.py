@@ -11,7 +11,7 @@ evaluator.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import tree_sitter
@@ -27,10 +27,13 @@ from den_lsp.facts.evaluate import (
     Ref,
     Thunk,
 )
+from den_lsp.facts.scan import bound_names, declared_api, scan, words
 from den_lsp.facts.types import (
     OPAQUE,
     UNKNOWN,
+    ApiUse,
     Aspect,
+    AspectKey,
     ClassDecl,
     Effect,
     Field,
@@ -42,6 +45,7 @@ from den_lsp.facts.types import (
     KindField,
     KindSite,
     Literal,
+    Named,
     Policy,
     PolicyRef,
 )
@@ -125,14 +129,27 @@ FLAKE_SYSTEMS = frozenset(
 )
 
 
+# Names Nix resolves lexically before any `with` scope: builtins in the base
+# environment and the constants.
+_LEXICAL_NAMES = frozenset(
+    {"true", "false", "null", "builtins", "map", "toString", "import", "throw"}
+    | {"abort", "baseNameOf", "dirOf", "isNull", "removeAttrs", "derivation"}
+    | {"placeholder", "scopedImport", "fetchTarball", "fetchGit", "__findFile"}
+)
+
+
 def _known_with_name(scope: Ref, name: str) -> bool:
     """Whether ``with <scope>;`` plausibly provides ``name``.
 
     A ``with`` over a module argument hides nothing we could check, so only
-    names the model cares about are resolved through it.
+    names the model cares about are resolved through it: effect
+    constructors, list functions, and aspects (``with den.aspects; [ base ]``,
+    where every name not bound lexically is an aspect).
     """
     if scope.path == POLICY_LIB:
         return name in _POLICY_NAMES
+    if _aspect_scope(scope.path):
+        return name not in _LEXICAL_NAMES
     if scope.path in (("lib",), ("builtins",), ("lib", "lists"), ("lib", "attrsets")):
         return (
             name in _LIST_FUNCTIONS
@@ -147,6 +164,18 @@ def _known_with_name(scope: Ref, name: str) -> bool:
     if scope.path == ("den", "lib"):
         return name == "policy"
     return False
+
+
+def _aspect_scope(path: tuple) -> bool:
+    """``den.aspects``, ``den.ful.<ns>`` and the batteries: sets of aspects."""
+    if path[:1] == ("config",):
+        path = path[1:]
+    return path in (
+        ("den", "aspects"),
+        ("den", "batteries"),
+        ("den", "provides"),
+        ("den", "_"),
+    ) or (len(path) == 3 and path[:2] == ("den", "ful"))
 
 
 def _lib_name(value: Any) -> str | None:
@@ -179,9 +208,17 @@ class _Context:
     hosts: list[Host] = field(default_factory=list)
     homes: list[Home] = field(default_factory=list)
     aspects: list[Aspect] = field(default_factory=list)
+    aspect_keys: list[AspectKey] = field(default_factory=list)
+    quirks: list[Named] = field(default_factory=list)
+    reserved_keys: list[Named] = field(default_factory=list)
+    external_imports: list[Named] = field(default_factory=list)
+    api_uses: list[ApiUse] = field(default_factory=list)
     uses: set[str] = field(default_factory=set)
     open_sections: set[str] = field(default_factory=set)
     visiting: set[int] = field(default_factory=set)
+    # Depth of walks into aspect values that only the aspect-key facts need
+    # (custom class content, say); `Aspect` facts are not made inside them.
+    key_walk: int = 0
 
     def span(self, node: Node):
         return self.index.span(self.path, node.start_byte, node.end_byte)
@@ -203,16 +240,19 @@ def has_den_anchor(tree: SyntaxTree) -> bool:
 
 def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
     """All den facts of one file. Never raises on odd input."""
-    if not has_den_anchor(tree):
-        return FileFacts(path)
-    ctx = _Context(path, tree, index, Evaluator(tree.source, _known_with_name))
+    counts = words(tree.source)
     top = next((n for n in tree.root.named_children if n.type != "comment"), None)
-    if top is None:
-        return FileFacts(path)
+    if top is None or not (
+        has_den_anchor(tree) or _may_define_namespace(tree.source, top)
+    ):
+        return FileFacts(path, words=counts)
+    ctx = _Context(path, tree, index, Evaluator(tree.source, _known_with_name))
     try:
         _walk_module(ctx, top)
     except RecursionError:
         log.warning("%s: expression nested too deeply; facts are incomplete", path)
+    found = scan(path, tree, index)
+    _generation_signs(ctx, found)
     return FileFacts(
         path=path,
         policies=tuple(ctx.named_policies) + tuple(ctx.policies.values()),
@@ -225,7 +265,117 @@ def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
         aspects=tuple(ctx.aspects),
         uses=frozenset(ctx.uses),
         open_sections=frozenset(ctx.open_sections),
+        aspect_keys=tuple(ctx.aspect_keys),
+        references=tuple(found.references),
+        quirks=tuple(ctx.quirks),
+        reserved_keys=tuple(ctx.reserved_keys),
+        namespaces=tuple(found.namespaces),
+        forwards=tuple(found.forwards),
+        api_uses=tuple(ctx.api_uses) + tuple(found.api_uses),
+        declared_api=declared_api(tree.source),
+        bound_names=bound_names(tree.source),
+        external_imports=tuple(ctx.external_imports),
+        words=counts,
     )
+
+
+def _generation_signs(ctx: _Context, found) -> None:
+    """Record in ``uses`` which den generation's API the file writes."""
+    for use in list(ctx.api_uses) + list(found.api_uses):
+        if use.api.startswith("den.ctx"):
+            ctx.uses.add("ctx")
+        elif use.api in ("den.lib.parametric", "den.lib.take"):
+            ctx.uses.add("parametric")
+    for ref in found.references:
+        if ref.root != "den" or not ref.path:
+            continue
+        if ref.path[0] in ("policies", "classes", "quirks", "batteries"):
+            ctx.uses.add(ref.path[0])
+        elif ref.path[:2] == ("lib", "policy"):
+            ctx.uses.add("lib.policy")
+    if ctx.named_policies:
+        ctx.uses.add("policies")
+    if ctx.classes:
+        ctx.uses.add("classes")
+    if ctx.quirks:
+        ctx.uses.add("quirks")
+
+
+def _module_body(top: Node) -> Node | None:
+    """The attribute set a module returns, through its function and ``let``."""
+    node: Node | None = top
+    for _ in range(4):
+        if node is None:
+            return None
+        node = _strip_parens(node)
+        if node.type == "function_expression":
+            node = node.child_by_field_name("body")
+        elif node.type == "let_expression":
+            node = node.child_by_field_name("body")
+        else:
+            break
+    return node
+
+
+def _may_define_namespace(source: bytes, top: Node) -> bool:
+    """Whether a file without den anchors defines top-level namespace aspects.
+
+    A namespace module (``eg.vm = { ... };``) need not mention den at all.
+    Only its top-level binding names are looked at, so plain NixOS modules
+    and package files cost no walk.
+    """
+    body = _module_body(top)
+    if body is None or body.type not in ("attrset_expression", "rec_attrset_expression"):
+        return False
+    for binding_set in body.named_children:
+        for binding in binding_set.named_children:
+            if binding.type != "binding":
+                continue
+            attrpath = binding.child_by_field_name("attrpath")
+            attrs = attrpath.children_by_field_name("attr") if attrpath else []
+            if len(attrs) >= 2 and attrs[0].type == "identifier":
+                name = source[attrs[0].start_byte : attrs[0].end_byte].decode(
+                    "utf-8", "replace"
+                )
+                if _namespace_candidate(name):
+                    return True
+    return False
+
+
+# Top-level module keys that belong to flake-parts or the module system, not
+# to a namespace of aspects.
+_MODULE_KEYS = frozenset(
+    {
+        "den",
+        "config",
+        "options",
+        "imports",
+        "_module",
+        "_file",
+        "key",
+        "disabledModules",
+        "freeformType",
+        "meta",
+        "flake",
+        "perSystem",
+        "systems",
+        "flake-file",
+        "partitions",
+        "partitionedAttrs",
+        "transposition",
+        "debug",
+        "allSystems",
+        "text",
+        "files",
+        "nixpkgs",
+    }
+)
+
+NAMESPACE_SECTION = "<namespace>"
+
+
+def _namespace_candidate(name: str) -> bool:
+    return name not in _MODULE_KEYS and not name.startswith("_")
 
 
 # -- module structure ---------------------------------------------------------
@@ -317,7 +467,7 @@ def _walk_value(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -
         if name == "mkOverride" and len(args) == 2:
             _walk_value(ctx, args[1], env, path, maybe)
             return
-    if kind == "function_expression" and _in_aspects(path):
+    if kind == "function_expression" and _in_aspect_tree(path):
         # A parametric aspect: its body is the aspect, parameters unknown.
         body = node.child_by_field_name("body")
         if body is not None:
@@ -336,9 +486,9 @@ def _walk_value(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -
     _define(ctx, path, node, env, maybe, None)
 
 
-def _in_aspects(path: tuple) -> bool:
+def _in_aspect_tree(path: tuple) -> bool:
     normal = _normal_path(path)
-    return bool(normal) and normal[1:2] in (("aspects",), ("default",))
+    return bool(normal) and _aspect_tree(normal) is not None
 
 
 def _same_file_definition(
@@ -379,10 +529,34 @@ def _walk_set(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> 
             attrs = tuple(attrpath.children_by_field_name("attr"))
             names = tuple(ctx.evaluator.attr_name(a, env) for a in attrs)
             full = path + names
+            first_index = len(path)
+            if path == () and names == ("imports",):
+                _record_imports(ctx, expr, env)
+                continue
+            if path == () and isinstance(names[0], str) and len(names) >= 1:
+                if _namespace_candidate(names[0]):
+                    # `eg.vm = { ... };` defines aspect `vm` of namespace `eg`
+                    # if the workspace declares one: read it like den.ful.eg.
+                    full = ("den", NAMESPACE_SECTION) + names
+                    first_index = 2
             unknown_at = next((i for i, n in enumerate(full) if n is UNKNOWN), None)
             if unknown_at is not None:
                 known = _normal_path(full[:unknown_at])
                 if known is None:
+                    continue
+                tree = _aspect_tree(known)
+                if tree is not None and _records_keys(tree, known):
+                    # A computed name inside an aspect tree: the set at the
+                    # known prefix has children the model cannot list.
+                    index = unknown_at - first_index - 1
+                    key = attrs[index] if 0 <= index < len(attrs) else attrs[0]
+                    ctx.aspect_keys.append(
+                        AspectKey(
+                            tree[0], known[tree[1] :], ctx.span(key), "open", maybe
+                        )
+                    )
+                    if len(known) < 3:
+                        _open(ctx, known)
                     continue
                 if len(known) < 4:
                     # A computed name where a kind, policy or class name goes:
@@ -395,8 +569,79 @@ def _walk_set(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> 
             normal = _normal_path(full)
             if normal is None:
                 continue
-            binding_info = _Binding(binding, attrs, len(path))
+            binding_info = _Binding(binding, attrs, first_index)
             _descend(ctx, full, expr, env, maybe, binding_info)
+
+
+# Inputs whose flake modules are known not to define den aspects, classes,
+# policies or namespaces. A top-level import of any other input's module may
+# add names the workspace cannot see.
+SAFE_INPUTS = frozenset(
+    {
+        "den",
+        "flake-parts",
+        "flake-file",
+        "import-tree",
+        "home-manager",
+        "nix-darwin",
+        "treefmt-nix",
+        "git-hooks",
+        "git-hooks-nix",
+        "pre-commit-hooks",
+        "pre-commit-hooks-nix",
+        "devshell",
+        "make-shell",
+        "nix-unit",
+        "files",
+        "pkgs-by-name-for-flake-parts",
+        "flake-root",
+        "terranix",
+        "agenix-rekey",
+        "agenix-rekey-to-sops",
+        "disko",
+        "sops-nix",
+        "nixos-hardware",
+        "nix-index-database",
+        "process-compose-flake",
+        "services-flake",
+        "hercules-ci-effects",
+        "devenv",
+        "nixvim",
+        "nvf",
+        "nixpkgs",
+    }
+)
+
+
+def _record_imports(ctx: _Context, node: Node, env: Env) -> None:
+    """Top-level ``imports``: note each module that comes from outside."""
+    for element, element_env, _ in _elements(ctx, node, env, False):
+        element = _strip_parens(element)
+        if element.type == "path_expression":
+            if not ctx.text(element).startswith("./"):
+                ctx.external_imports.append(
+                    Named(ctx.text(element), ctx.span(element))
+                )
+            continue
+        value = ctx.evaluator.eval(element, element_env)
+        if isinstance(value, Partial):
+            head = value.head.path
+            if head[-2:] == ("den", "namespace"):
+                continue  # a namespace declaration, read by the scan
+            if head in (("builtins", "import"),) or head[:2] == ("inputs", "import-tree"):
+                arg = value.args[0].node if value.args else None
+                if arg is not None and ctx.text(arg).startswith("./"):
+                    continue
+            value = value.head
+        if isinstance(value, (AttrsValue, Lambda)):
+            continue  # a module written in place
+        if isinstance(value, Ref):
+            root = value.path[0]
+            if root in ("self", "config"):
+                continue
+            if root == "inputs" and len(value.path) > 1 and value.path[1] in SAFE_INPUTS:
+                continue
+        ctx.external_imports.append(Named(ctx.text(element), ctx.span(element)))
 
 
 def _walk_inherit(
@@ -407,8 +652,15 @@ def _walk_inherit(
         return
     for attr in attrs.children_by_field_name("attr"):
         name = ctx.evaluator.attr_name(attr, env)
-        if isinstance(name, str) and _normal_path(path + (name,)) is not None:
-            _define(ctx, _normal_path(path + (name,)), attr, env, maybe, None)
+        normal = _normal_path(path + (name,)) if isinstance(name, str) else None
+        if normal is None:
+            continue
+        tree = _aspect_tree(normal)
+        if tree is not None and len(normal) > tree[1]:
+            ctx.aspect_keys.append(
+                AspectKey(tree[0], normal[tree[1] :], ctx.span(attr), "opaque", maybe)
+            )
+        _define(ctx, normal, attr, env, maybe, None)
 
 
 def _descend(
@@ -423,6 +675,8 @@ def _descend(
         and isinstance(normal[2], str)
     ):
         _record_kind_site(ctx, normal[2], full, binding, expr, env)
+    _record_aspect_keys(ctx, normal, full, expr, env, maybe, binding)
+    _record_api_section(ctx, normal, full, binding)
     if _is_leaf_path(normal):
         _define(ctx, normal, expr, env, maybe, binding)
         return
@@ -448,11 +702,223 @@ def _is_leaf_path(path: tuple) -> bool:
         if len(path) >= 3 and path[2] in FLAKE_SYSTEMS:
             return len(path) >= 4
         return len(path) >= 3
-    if section == "aspects":
+    if section in ("aspects", "batteries", "provides", "_", "ctx"):
         return len(path) >= 4
-    if section == "default":
+    if section in ("ful", NAMESPACE_SECTION):
+        return len(path) >= 5
+    if section in ("default", "quirks"):
         return len(path) >= 3
+    if section == "reservedKeys":
+        return True
     return False
+
+
+def _aspect_tree(path: tuple) -> tuple[tuple[str, ...], int] | None:
+    """Which aspect tree a den path is in, and how long the tree's root path is."""
+    if len(path) < 2 or path[0] != "den":
+        return None
+    section = path[1]
+    if section == "aspects":
+        return ("aspects",), 2
+    if section == "default":
+        return ("default",), 2
+    if section in ("batteries", "provides", "_"):
+        return ("batteries",), 2
+    if section == "ctx":
+        return ("ctx",), 2
+    if section in ("ful", NAMESPACE_SECTION) and len(path) >= 3:
+        if isinstance(path[2], str):
+            return ("ful" if section == "ful" else "ns", path[2]), 3
+    return None
+
+
+def _records_keys(tree: tuple[tuple[str, ...], int], path: tuple) -> bool:
+    """Whether keys at ``path`` are aspect keys (not below class content)."""
+    name, root_len = tree
+    rel = path[root_len:]
+    if len(path) < root_len or len(rel) >= MAX_ASPECT_DEPTH:
+        return False
+    return not any(_stops_aspect(k) for k in rel[_first_key(name) :])
+
+
+def _tree_prefix(tree: tuple[str, ...]) -> tuple[str, ...]:
+    """The den path of a tree's root, for walking values below it."""
+    if tree[0] == "ful":
+        return ("den", "ful", tree[1])
+    if tree[0] == "ns":
+        return ("den", NAMESPACE_SECTION, tree[1])
+    return ("den", tree[0])
+
+
+def _owner(tree: tuple[str, ...], rel: tuple) -> tuple:
+    """The owner of an includes list written at ``rel`` in ``tree``."""
+    if tree == ("aspects",):
+        return ("aspect", *rel)
+    if tree == ("default",):
+        return ("default", *rel)
+    if tree[0] in ("ful", "ns"):
+        return ("namespace", tree[1], *rel)
+    if tree == ("batteries",):
+        return ("battery", *rel)
+    return ("ctx", *rel)
+
+
+# Deepest aspect-key path recorded below a tree root. Nested aspects sit a
+# few levels deep; beyond this the value is class content.
+MAX_ASPECT_DEPTH = 8
+
+# Keys whose value is never an aspect: class content and the structural keys
+# other than provides. Aspect keys below them are not recorded.
+_CONTENT_KEYS = frozenset(
+    {"nixos", "darwin", "systemManager", "homeManager", "hjem", "maid", "user"}
+    | {"os", "wsl", "packages", "apps", "checks", "devShells", "legacyPackages"}
+    | {"flake", "flake-parts"}
+    | {"name", "description", "meta", "includes", "excludes", "policies", "into"}
+    | {"classes", "_module"}
+)
+
+
+def _stops_aspect(key: Any) -> bool:
+    return not isinstance(key, str) or key in _CONTENT_KEYS or key.startswith("__")
+
+
+def _first_key(tree: tuple[str, ...]) -> int:
+    """Index of the first key in a tree path (den.default is itself an aspect)."""
+    return 0 if tree == ("default",) else 1
+
+
+def _record_aspect_keys(
+    ctx: _Context,
+    normal: tuple,
+    full: tuple,
+    expr: Node,
+    env: Env,
+    maybe: bool,
+    binding: _Binding,
+) -> None:
+    """An AspectKey for every attribute of the binding inside an aspect tree."""
+    tree = _aspect_tree(normal)
+    if tree is None:
+        return
+    name, root_len = tree
+    rel = normal[root_len:]
+    offset = len(full) - len(normal)
+    first_key = _first_key(name)
+    for i, key in enumerate(rel):
+        attr_index = offset + root_len + i - binding.first_index
+        if attr_index < 0:
+            continue  # written by an enclosing binding, recorded there
+        if attr_index >= len(binding.attrs) or not isinstance(key, str):
+            break
+        shape = _shape(ctx, expr, env) if i == len(rel) - 1 else "attrs"
+        ctx.aspect_keys.append(
+            AspectKey(
+                name, rel[: i + 1], ctx.span(binding.attrs[attr_index]), shape, maybe
+            )
+        )
+        if (i >= first_key and _stops_aspect(key)) or i + 1 >= MAX_ASPECT_DEPTH:
+            break
+
+
+# den sections that some generation removed or deprecated: writing to them is
+# a use of that API.
+_API_SECTIONS = {
+    "stages": "den.stages",
+    "deliveredChild": "den.deliveredChild",
+    "ctx": "den.ctx",
+}
+
+
+def _record_api_section(
+    ctx: _Context, normal: tuple, full: tuple, binding: _Binding
+) -> None:
+    if len(normal) < 2 or normal[1] not in _API_SECTIONS:
+        return
+    offset = len(full) - len(normal)
+    attr_index = offset + 1 - binding.first_index
+    if not 0 <= attr_index < len(binding.attrs):
+        return  # the section was named by an enclosing binding
+    detail = normal[2] if len(normal) > 2 and isinstance(normal[2], str) else ""
+    ctx.api_uses.append(
+        ApiUse(_API_SECTIONS[normal[1]], ctx.span(binding.attrs[attr_index]), detail)
+    )
+    if normal[1] == "ctx" and len(normal) > 3 and normal[3] == "into":
+        into_index = offset + 3 - binding.first_index
+        if 0 <= into_index < len(binding.attrs):
+            ctx.api_uses.append(
+                ApiUse("den.ctx.into", ctx.span(binding.attrs[into_index]), detail)
+            )
+
+
+def _shape(ctx: _Context, node: Node, env: Env) -> str:
+    """What an aspect value is as written: attrs, function, data or opaque."""
+    seen: set[int] = set()
+    for _ in range(16):
+        node = _strip_parens(node)
+        kind = node.type
+        if kind in ("attrset_expression", "rec_attrset_expression"):
+            return "attrs"
+        if kind == "function_expression":
+            # A parametric aspect or a class module: what matters is whether
+            # its body could be read (`{ host, ... }: { nixos = ...; }`).
+            body = node.child_by_field_name("body")
+            while body is not None and _strip_parens(body).type == "function_expression":
+                body = _strip_parens(body).child_by_field_name("body")
+            if body is None:
+                return "opaque"
+            inner = _shape(ctx, body, ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN))
+            return "function" if inner == "attrs" else "opaque"
+        if kind in _DATA_NODES:
+            return "data"
+        if kind in ("let_expression", "with_expression", "assert_expression"):
+            body = node.child_by_field_name("body")
+            if body is None:
+                return "opaque"
+            node = body
+            continue
+        if kind == "if_expression":
+            branches = [
+                node.child_by_field_name(b) for b in ("consequence", "alternative")
+            ]
+            shapes = {_shape(ctx, b, env) for b in branches if b is not None}
+            return "attrs" if "attrs" in shapes else "opaque"
+        if kind == "apply_expression":
+            head, args = ctx.evaluator.flatten_apply(node)
+            name = _lib_name(ctx.evaluator.eval(head, env))
+            if name == "mkMerge":
+                return "attrs"
+            if name in ("mkIf", "optionalAttrs", "mkOverride") and len(args) == 2:
+                node = args[1]
+                continue
+            if name in ("mkDefault", "mkForce", "mkBefore", "mkAfter") and args:
+                node = args[0]
+                continue
+            return "opaque"
+        if kind == "variable_expression":
+            if ctx.text(node) in ("true", "false", "null"):
+                return "data"
+            target = _same_file_definition(ctx, node, env)
+            if target is None or id(target[0]) in seen:
+                return "opaque"
+            seen.add(id(target[0]))
+            node, env = target
+            continue
+        return "opaque"
+    return "opaque"
+
+
+_DATA_NODES = frozenset(
+    {
+        "string_expression",
+        "indented_string_expression",
+        "integer_expression",
+        "float_expression",
+        "path_expression",
+        "hpath_expression",
+        "list_expression",
+        "uri_expression",
+    }
+)
 
 
 def _open(ctx: _Context, path: tuple) -> None:
@@ -471,6 +937,13 @@ def _define(
 ) -> None:
     """Record the definition of ``path`` with value ``node``."""
     path = _normal_path(path) or ()
+    if path == ("den", "reservedKeys"):
+        _define_reserved_keys(ctx, node, env)
+        return
+    tree = _aspect_tree(path)
+    if tree is not None and len(path) >= tree[1]:
+        _define_in_tree(ctx, path, tree, node, env, maybe, binding)
+        return
     if len(path) < 3 and path[:1] == ("den",):
         _open(ctx, path)  # a whole section written as an expression
         return
@@ -488,15 +961,102 @@ def _define(
             else node
         )
         ctx.classes.append(ClassDecl(path[2], ctx.span(key)))
+    elif section == "quirks" and len(path) >= 3:
+        key = (
+            binding.attrs[2 - binding.first_index]
+            if binding and binding.first_index <= 2
+            else node
+        )
+        ctx.quirks.append(Named(path[2], ctx.span(key)))
     elif section == "hosts":
         _define_host(ctx, path, node, env, binding)
     elif section == "homes":
         _define_home(ctx, path, node, binding)
-    elif section == "aspects" and len(path) >= 3:
-        _define_aspect(ctx, path[2:], node, env, binding)
-    elif section == "default" and len(path) >= 3:
-        if path[-1] in ("includes", "excludes") and len(path) == 3:
-            _record_includes(ctx, ("default",), path[-1], node, env, maybe)
+
+
+def _define_reserved_keys(ctx: _Context, node: Node, env: Env) -> None:
+    """``den.reservedKeys = [ "settings" ];``: extra structural aspect keys."""
+    found = False
+    for element, element_env, _ in _elements(ctx, node, env, False):
+        value = ctx.evaluator.eval(element, element_env)
+        if isinstance(value, str):
+            ctx.reserved_keys.append(Named(value, ctx.span(element)))
+            found = True
+        else:
+            ctx.open_sections.add("reservedKeys")
+    if not found and _strip_parens(node).type != "list_expression":
+        ctx.open_sections.add("reservedKeys")
+
+
+def _define_in_tree(
+    ctx: _Context,
+    path: tuple,
+    tree: tuple[tuple[str, ...], int],
+    node: Node,
+    env: Env,
+    maybe: bool,
+    binding: _Binding | None,
+) -> None:
+    """A definition inside an aspect tree: includes, policies, classes, nesting."""
+    name, root_len = tree
+    rel = path[root_len:]
+    if not rel:
+        # The whole tree as an expression (`eg = import ./eg;`): its aspects
+        # are out of sight.
+        ctx.aspect_keys.append(AspectKey(name, (), ctx.span(node), "opaque", maybe))
+        return
+    if not all(isinstance(p, str) for p in rel):
+        return
+    first_key = _first_key(name)
+    stop = next(
+        (i for i in range(first_key, len(rel)) if _stops_aspect(rel[i])), None
+    )
+    if stop is not None:
+        key = rel[stop]
+        if key in ("includes", "excludes") and stop == len(rel) - 1:
+            _record_includes(ctx, _owner(name, rel[:stop]), key, node, env, maybe)
+        elif key == "policies" and name in (("aspects",), ("batteries",)):
+            prefix = ".".join(("den", name[0], *rel[:stop]))
+            index = root_len + stop + 1
+            _define_tree_policies(ctx, prefix, rel[stop + 1 :], node, env, binding, index)
+        elif key == "classes" and len(rel) > stop:
+            _define_aspect_classes(ctx, rel[stop + 1 :], node, env, binding)
+    if name == ("aspects",) and ctx.key_walk == 0:
+        _aspect_fact(ctx, rel, node, binding)
+    if stop is not None or len(rel) >= MAX_ASPECT_DEPTH:
+        return
+    if _shape(ctx, node, env) not in ("attrs", "function"):
+        return
+    # den.aspects walks below a provides set or an aspect-looking value have
+    # always produced `Aspect` facts; walks into other values (custom class
+    # content, nested aspects spelled with custom class keys) only produce
+    # aspect keys.
+    value = _strip_parens(node)
+    legacy = name == ("aspects",) and (
+        rel[-1] in ("provides", "_") or _looks_like_aspect(ctx, value)
+    )
+    if not legacy:
+        ctx.key_walk += 1
+    try:
+        _walk_value(ctx, value, env, _tree_prefix(name) + rel, maybe)
+    finally:
+        if not legacy:
+            ctx.key_walk -= 1
+
+
+def _define_aspect_classes(
+    ctx: _Context, rest: tuple, node: Node, env: Env, binding: _Binding | None
+) -> None:
+    """``den.aspects.<a>.classes.<c> = { ... }`` registers class ``c``."""
+    if rest:
+        key = binding.attrs[-len(rest)] if binding and len(binding.attrs) >= len(rest) else node
+        if isinstance(rest[0], str):
+            ctx.classes.append(ClassDecl(rest[0], ctx.span(key)))
+        return
+    value = ctx.evaluator.eval(node, env)
+    if isinstance(value, AttrsValue):
+        for class_name, key_node in value.keys.items():
+            ctx.classes.append(ClassDecl(class_name, ctx.span(key_node)))
 
 
 # -- kinds ----------------------------------------------------------------------
@@ -588,14 +1148,28 @@ def _define_policy(
         key = binding.attrs[name_index - binding.first_index]
     else:
         key = node
+    binds = _record_binds(ctx, ctx.evaluator.eval(node, env))
     if not isinstance(value, Lambda):
         # A policy record or a computed value: registered, body unknown.
         ctx.named_policies.append(
-            Policy(name, name, ctx.span(key), (), (), True, (), True)
+            Policy(name, name, ctx.span(key), (), (), True, (), True, binds=binds)
         )
         return
     policy = _policy_from_lambda(ctx, value, name, name, ctx.span(key), True)
+    if binds:
+        policy = replace(policy, binds=binds)
     ctx.named_policies.append(policy)
+
+
+def _record_binds(ctx: _Context, value: Any) -> tuple[str, ...]:
+    """A policy record's ``binds``: context keys it says it provides."""
+    if not isinstance(value, AttrsValue) or "binds" not in value.values:
+        return ()
+    names = ctx.evaluator.force(value.values["binds"])
+    if not isinstance(names, ListValue):
+        return ()
+    found = (ctx.evaluator.force(t) for t in names.items)
+    return tuple(n for n in found if isinstance(n, str))
 
 
 def _policy_function(ctx: _Context, value: Any) -> Any:
@@ -617,6 +1191,7 @@ def _policy_from_lambda(
     if body is not None:
         env = ctx.evaluator.lambda_env(lam, UNKNOWN)
         effects = _effects(ctx, body, env, False)
+    formals = lam.node.child_by_field_name("formals")
     return Policy(
         policy_id,
         name,
@@ -627,7 +1202,23 @@ def _policy_from_lambda(
         tuple(effects),
         registered,
         _formal_spans(ctx, lam.node),
+        formals_span=ctx.span(formals) if formals is not None else None,
+        open_edit=_open_edit(ctx, formals) if formals is not None else None,
     )
+
+
+def _open_edit(ctx: _Context, formals: Node) -> tuple[Span, str] | None:
+    """Where and what to write to add ``...`` to a closed attribute set pattern."""
+    children = formals.children
+    if not children or children[-1].type != "}":
+        return None
+    named = [c for c in children[1:-1] if c.type != ","]
+    if not named:
+        return ctx.empty_span(children[0].end_byte), " ..."
+    last = children[-2]
+    if last.type == ",":
+        return ctx.empty_span(last.end_byte), " ..."
+    return ctx.empty_span(last.end_byte), ", ..."
 
 
 def _formal_spans(ctx: _Context, node: Node) -> tuple[tuple[str, Span], ...]:
@@ -887,6 +1478,7 @@ def _resolve_effect(
             with_includes = tuple(_policy_refs(ctx, includes.node, includes.env))
     keys: tuple[str, ...] = ()
     key_spans: tuple[tuple[str, Span], ...] = ()
+    known = True
     if rest:
         bindings = evaluator.force(rest[0])
         if isinstance(bindings, AttrsValue):
@@ -894,6 +1486,8 @@ def _resolve_effect(
             key_spans = tuple(
                 (name, ctx.span(node)) for name, node in bindings.keys.items()
             )
+        else:
+            known = False
     return Effect(
         constructor,
         span,
@@ -903,6 +1497,7 @@ def _resolve_effect(
         binding_keys=keys,
         with_includes=with_includes,
         binding_spans=key_spans,
+        bindings_known=known,
     )
 
 
@@ -937,6 +1532,9 @@ def _policy_refs(ctx: _Context, node: Node, env: Env) -> Iterator[PolicyRef]:
 
 
 def _include_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...]:
+    bracket = _bracket_target(ctx, node, env)
+    if bracket is not None:
+        return bracket
     value = ctx.evaluator.eval(node, env)
     if isinstance(value, Partial):
         constructor = policy_constructor(value.head)
@@ -949,21 +1547,76 @@ def _include_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...]:
                 )
                 if policy_id is not None:
                     return ("inline", policy_id)
-        return ("unknown",)
+            return ("unknown",)
+        if constructor is not None:
+            return ("unknown",)
+        # A parametric aspect applied in place, `(den.aspects.facter ./x)` or
+        # a battery with arguments, `(den.batteries.unfree [ ... ])`: the
+        # call's function names what is included.
+        target = _ref_target(value.head.path)
+        return target if target[0] in ("aspect", "battery", "namespace", "arg") else (
+            "unknown",
+        )
     if isinstance(value, Ref):
-        path = value.path[1:] if value.path[:1] == ("config",) else value.path
-        if path[:2] == ("den", "policies") and len(path) == 3:
-            return ("policy", path[2])
-        if path[:2] == ("den", "aspects") and len(path) >= 5 and path[-2] == "policies":
-            return ("policy", ".".join(path))
-        if path[:2] == ("den", "aspects") and len(path) >= 3:
-            return ("aspect",) + path[2:]
-        return ("unknown",)
+        return _ref_target(value.path)
     if isinstance(value, Lambda):
         policy_id = _inline_policy(ctx, value)
         if policy_id is not None:
             return ("inline", policy_id)
     return ("unknown",)
+
+
+# Module arguments that are never a namespace of aspects.
+_STANDARD_ARGS = frozenset(
+    {"den", "config", "lib", "inputs", "self", "options", "pkgs", "withSystem"}
+    | {"flake-parts-lib", "moduleWithSystem", "getSystem", "builtins", "args"}
+    | {"__findFile", "modulesPath", "specialArgs", "self'", "inputs'", "system"}
+)
+
+
+def _ref_target(path: tuple[str, ...]) -> tuple[str, ...]:
+    """What a reference in an includes list names, by its den path."""
+    if path[:1] == ("config",):
+        path = path[1:]
+    if not path:
+        return ("unknown",)
+    if path[0] != "den":
+        if path[0] in _STANDARD_ARGS or len(path) < 2:
+            return ("unknown",)
+        # `eg.vm`: an aspect of namespace `eg` if the workspace declares it.
+        return ("arg", *path)
+    section = path[1] if len(path) > 1 else ""
+    if section == "policies" and len(path) == 3:
+        return ("policy", path[2])
+    if section in ("aspects", "batteries", "provides", "_") and len(path) >= 5:
+        if path[-2] == "policies":
+            root = "aspects" if section == "aspects" else "batteries"
+            return ("policy", ".".join(("den", root, *path[2:])))
+    if section == "aspects" and len(path) >= 3:
+        return ("aspect",) + path[2:]
+    if section in ("batteries", "provides", "_") and len(path) >= 3:
+        return ("battery",) + path[2:]
+    if section == "ful" and len(path) >= 4:
+        return ("namespace",) + path[2:]
+    if section == "ctx" and len(path) >= 3:
+        return ("ctx",) + path[2:]
+    return ("unknown",)
+
+
+def _bracket_target(ctx: _Context, node: Node, env: Env) -> tuple[str, ...] | None:
+    """``<den/hostname>`` or ``(<a/b> args)`` with den's ``__findFile`` in scope."""
+    node = _strip_parens(node)
+    if node.type == "apply_expression":
+        node, _ = ctx.evaluator.flatten_apply(node)
+        node = _strip_parens(node)
+    if node.type != "spath_expression":
+        return None
+    # Without a lexical __findFile the brackets are a NIX_PATH lookup, not den.
+    if env.lookup("__findFile", lambda scope, name: UNKNOWN) is UNKNOWN:
+        return ("unknown",)
+    inner = ctx.text(node).strip()[1:-1]
+    segments = tuple(s for s in inner.replace("/", ".").split(".") if s)
+    return ("bracket", *segments) if segments else ("unknown",)
 
 
 def _record_includes(
@@ -992,26 +1645,121 @@ def _define_host(
     if binding is not None and binding.first_index <= depth:
         key = binding.attrs[depth - binding.first_index]
     value = ctx.evaluator.eval(node, env)
-    host_class: Literal = None
-    into_attr: Literal = None
+    rest = path[depth + 1 :]
+    host = Host(name, system, ctx.span(key))
+    if not rest and isinstance(value, AttrsValue):
+        host = _host_from_set(ctx, host, value)
+    elif rest:
+        host = _host_from_path(ctx, host, rest, depth, value, node, binding)
+    ctx.hosts.append(host)
+
+
+def _attr_span(ctx: _Context, binding: _Binding | None, index: int, fallback: Node):
+    """The span of the path element at ``index`` if the binding wrote it."""
+    if binding is not None and 0 <= index - binding.first_index < len(binding.attrs):
+        return ctx.span(binding.attrs[index - binding.first_index])
+    return ctx.span(fallback)
+
+
+def _host_from_set(ctx: _Context, host: Host, value: AttrsValue) -> Host:
+    """A host written as one attribute set: ``den.hosts.x86_64-linux.igloo = { ... };``."""
+    force = ctx.evaluator.force
+    system = host.system
+    if system is UNKNOWN and "system" in value.values:
+        system = _literal(ctx, force(value.values["system"]))
+    host_class = (
+        _literal(ctx, force(value.values["class"])) if "class" in value.values else None
+    )
+    into_attr = (
+        _literal(ctx, force(value.values["intoAttr"]))
+        if "intoAttr" in value.values
+        else None
+    )
+    if "deliveredChildren" in value.keys:
+        _removed_host_attribute(ctx, value.keys["deliveredChildren"])
     users: tuple[str, ...] = ()
     user_spans: tuple = ()
-    if len(path) == depth + 1 and isinstance(value, AttrsValue):
-        if system is UNKNOWN and "system" in value.values:
-            system = _literal(ctx, ctx.evaluator.force(value.values["system"]))
-        if "class" in value.values:
-            host_class = _literal(ctx, ctx.evaluator.force(value.values["class"]))
-        if "intoAttr" in value.values:
-            into_attr = _literal(ctx, ctx.evaluator.force(value.values["intoAttr"]))
-        user_set = ctx.evaluator.force(value.values.get("users", Thunk.of(None)))
-        if isinstance(user_set, AttrsValue):
-            users = tuple(user_set.values)
-            user_spans = tuple(
-                (name, ctx.span(key)) for name, key in user_set.keys.items()
-            )
-    ctx.hosts.append(
-        Host(name, system, ctx.span(key), host_class, into_attr, users, user_spans)
+    user_aspects: list[str] = []
+    user_classes: list[tuple[str, Literal]] = []
+    user_set = force(value.values.get("users", Thunk.of(None)))
+    if isinstance(user_set, AttrsValue):
+        users = tuple(user_set.values)
+        user_spans = tuple((n, ctx.span(k)) for n, k in user_set.keys.items())
+        for user, thunk in user_set.values.items():
+            record = force(thunk)
+            if not isinstance(record, AttrsValue):
+                continue
+            if "aspect" in record.values:
+                user_aspects.append(user)
+            if "classes" in record.values:
+                user_classes.append(
+                    (user, _literal(ctx, force(record.values["classes"])))
+                )
+    return replace(
+        host,
+        system=system,
+        host_class=host_class,
+        into_attr=into_attr,
+        users=users,
+        user_spans=user_spans,
+        aspect_set="aspect" in value.values,
+        user_aspects=tuple(user_aspects),
+        user_classes=tuple(user_classes),
     )
+
+
+def _host_from_path(
+    ctx: _Context,
+    host: Host,
+    rest: tuple,
+    depth: int,
+    value: Any,
+    node: Node,
+    binding: _Binding | None,
+) -> Host:
+    """A host attribute written by a dotted path: ``den.hosts.<s>.igloo.users.tux = { };``."""
+    field_name = rest[0]
+    if field_name == "aspect":
+        return replace(host, aspect_set=True)
+    if field_name == "class" and len(rest) == 1:
+        return replace(host, host_class=_literal(ctx, value))
+    if field_name == "deliveredChildren":
+        _removed_host_attribute_span(ctx, _attr_span(ctx, binding, depth + 1, node))
+        return host
+    if field_name != "users":
+        return host
+    if len(rest) == 1:
+        if isinstance(value, AttrsValue):
+            return replace(
+                host,
+                users=tuple(value.values),
+                user_spans=tuple((n, ctx.span(k)) for n, k in value.keys.items()),
+            )
+        return host
+    user = rest[1]
+    if not isinstance(user, str):
+        return host
+    span = _attr_span(ctx, binding, depth + 2, node)
+    host = replace(host, users=(user,), user_spans=((user, span),))
+    if len(rest) == 2 and isinstance(value, AttrsValue):
+        if "aspect" in value.values:
+            host = replace(host, user_aspects=(user,))
+        if "classes" in value.values:
+            classes = _literal(ctx, ctx.evaluator.force(value.values["classes"]))
+            host = replace(host, user_classes=((user, classes),))
+    elif len(rest) >= 3 and rest[2] == "aspect":
+        host = replace(host, user_aspects=(user,))
+    elif len(rest) == 3 and rest[2] == "classes":
+        host = replace(host, user_classes=((user, _literal(ctx, value)),))
+    return host
+
+
+def _removed_host_attribute(ctx: _Context, key: Node) -> None:
+    _removed_host_attribute_span(ctx, ctx.span(key))
+
+
+def _removed_host_attribute_span(ctx: _Context, span) -> None:
+    ctx.api_uses.append(ApiUse("host.deliveredChildren", span))
 
 
 def _define_home(
@@ -1030,9 +1778,10 @@ def _define_home(
         ctx.homes.append(Home(name, system, ctx.span(key)))
 
 
-def _define_aspect(
-    ctx: _Context, path: tuple, node: Node, env: Env, binding: _Binding | None
+def _aspect_fact(
+    ctx: _Context, path: tuple, node: Node, binding: _Binding | None
 ) -> None:
+    """The `Aspect` fact of a den.aspects definition: the aspect and its key."""
     # `den.aspects.igloo.homeManager.programs.git.enable = true;` defines key
     # `homeManager` of aspect `igloo`: the first structural or class key ends
     # the aspect's path. Without one, the last element is the key.
@@ -1040,9 +1789,7 @@ def _define_aspect(
         (i for i, p in enumerate(path) if i > 0 and p in _ASPECT_KEYS), len(path) - 1
     )
     aspect_path, key = list(path[:cut]), path[cut]
-    if key in ("includes", "excludes") and aspect_path:
-        _record_includes(ctx, ("aspect", *aspect_path), key, node, env, False)
-    if not aspect_path or not all(isinstance(p, str) for p in aspect_path):
+    if not aspect_path:
         return
     key_node = node
     if binding is not None and binding.attrs:
@@ -1050,31 +1797,21 @@ def _define_aspect(
     ctx.aspects.append(
         Aspect(tuple(aspect_path), ctx.span(key_node), ((key, ctx.span(key_node)),))
     )
-    if key == "policies":
-        _define_aspect_policies(ctx, aspect_path, path[cut + 1 :], node, env, binding)
-        return
-    if cut != len(path) - 1:
-        return  # `node` is the value of a deeper path inside the key
-    value = _strip_parens(node)
-    if key in ("provides", "_") or _looks_like_aspect(ctx, value):
-        # A nested aspect (`den.aspects.roles.inference = { includes = ...; }`)
-        # or a provides set: walk it as aspects one level down.
-        _walk_value(ctx, value, env, ("den", "aspects", *aspect_path, key), False)
 
 
-def _define_aspect_policies(
+def _define_tree_policies(
     ctx: _Context,
-    aspect_path: list,
+    owner: str,
     rest: tuple,
     node: Node,
     env: Env,
     binding: _Binding | None,
+    index: int,
 ) -> None:
     """``den.aspects.<a>.policies.<name> = fn``: registered under the aspect."""
-    prefix = "den.aspects." + ".".join(aspect_path) + ".policies."
+    prefix = owner + ".policies."
     if rest:
         if isinstance(rest[0], str) and len(rest) == 1:
-            index = 2 + len(aspect_path) + 1
             _define_policy(ctx, prefix + rest[0], node, env, binding, index)
         return
     value = _strip_parens(node)

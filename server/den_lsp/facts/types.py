@@ -102,6 +102,9 @@ class Effect:
     target_kind: Literal = None
     target_span: Span | None = None
     binding_keys: tuple[str, ...] = ()
+    # False when the bindings are an expression the reader could not read
+    # (`resolve.to "host" hostCfg`): they may hold any key.
+    bindings_known: bool = True
     with_includes: tuple[PolicyRef, ...] = ()
     # route/deliver: where a new field can be written.
     insertion: InsertionPoint | None = None
@@ -138,6 +141,12 @@ class Policy:
     registered: bool
     # Where each argument is written in the formals, by name.
     arg_spans: tuple[tuple[str, Span], ...] = ()
+    # Context keys a policy record declares it binds (``binds = [ ... ]``).
+    binds: tuple[str, ...] = ()
+    # The attribute set pattern as written (`{ host }`), and the text that
+    # opens it (`, ...` written at the span): None without a pattern.
+    formals_span: Span | None = None
+    open_edit: tuple[Span, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,12 @@ class Host:
     users: tuple[str, ...] = ()
     # Where each user's name is written, when the users set is literal.
     user_spans: tuple[tuple[str, Span], ...] = ()
+    # Whether this definition sets the host's `aspect` (then its aspect need
+    # not be `den.aspects.<name>`), and which users set theirs.
+    aspect_set: bool = False
+    user_aspects: tuple[str, ...] = ()
+    # `classes` written on a user, by user name (a literal list or UNKNOWN).
+    user_classes: tuple[tuple[str, Literal], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,97 @@ class Aspect:
     path: tuple[str, ...]
     span: Span
     keys: tuple[tuple[str, Span], ...] = ()
+
+
+@dataclass(frozen=True)
+class AspectKey:
+    """One attribute written in an aspect tree, e.g. ``nixos`` of ``den.aspects.igloo``.
+
+    ``tree`` names the tree: ``("aspects",)`` for ``den.aspects``,
+    ``("default",)`` for ``den.default`` (whose root is the aspect itself),
+    ``("ful", ns)`` for ``den.ful.<ns>``, ``("ns", name)`` for a top-level
+    ``<name>.<aspect>`` that is a namespace if the workspace declares one by
+    that name, ``("batteries",)`` for ``den.batteries`` and its aliases, and
+    ``("ctx",)`` for ``den.ctx``. ``path`` runs from the tree root to the key.
+
+    ``shape`` is what the value is as written: ``attrs`` (an attribute set,
+    walked further), ``function``, ``data`` (a string, number, list, path or
+    boolean) or ``opaque`` (a call, a variable, an import: anything the
+    reader cannot look into).
+    """
+
+    tree: tuple[str, ...]
+    path: tuple[str, ...]
+    span: Span
+    shape: str
+    maybe: bool = False
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A select expression or angle-bracket path that reads a den name.
+
+    ``path`` is the attribute path after the module argument as written:
+    ``("aspects", "a", "b")`` for ``den.aspects.a.b`` (``config.`` dropped),
+    ``("lib", "parametric", "atLeast")`` for ``den.lib.parametric.atLeast``.
+    ``root`` is the variable the path starts from (``den``, or any other
+    name for references like ``host.deliveredChildren``); ``bracket`` holds
+    the text inside ``< >`` for an angle-bracket path (``den/hostname``), and
+    ``findfile`` whether the file has ``__findFile`` for it to resolve through
+    den.
+    """
+
+    root: str
+    path: tuple[str, ...]
+    span: Span
+    bracket: str | None = None
+    findfile: bool = False
+
+
+@dataclass(frozen=True)
+class Named:
+    """A name declared somewhere: a quirk, a namespace, a reserved key."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """``inputs.den.namespace "<name>" <sources>``: a namespace of aspects.
+
+    ``external`` is true when the sources name other flakes (their aspects
+    are outside the workspace), false for ``true``/``false`` (a local
+    namespace) and None when the reader cannot tell.
+    """
+
+    name: str
+    span: Span
+    external: bool | None
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A ``den.batteries.forward { ... }`` call (or an alias): its classes."""
+
+    from_class: Literal
+    into_class: Literal
+    span: Span
+    from_span: Span | None = None
+
+
+@dataclass(frozen=True)
+class ApiUse:
+    """Use of a den API that some generation removed or deprecated.
+
+    ``api`` is one of ``den.stages``, ``den.deliveredChild``,
+    ``host.deliveredChildren``, ``den.ctx``, ``den.lib.parametric``,
+    ``den.lib.take``.
+    """
+
+    api: str
+    span: Span
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -234,3 +340,23 @@ class FileFacts:
     # den sections (`schema`, `policies`, ...) that some definition computes,
     # so the model cannot know every name in them.
     open_sections: frozenset[str] = field(default_factory=frozenset)
+    aspect_keys: tuple[AspectKey, ...] = ()
+    references: tuple[Reference, ...] = ()
+    quirks: tuple[Named, ...] = ()
+    reserved_keys: tuple[Named, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    forwards: tuple[Forward, ...] = ()
+    api_uses: tuple[ApiUse, ...] = ()
+    # Option names the file declares for removed den API
+    # (`options.den.deliveredChild`, a `deliveredChildren` host option).
+    declared_api: frozenset[str] = field(default_factory=frozenset)
+    # Names written as attribute keys or inherited anywhere in the file:
+    # whatever binds a context key (`{ hosts = ...; }`) writes it this way.
+    bound_names: frozenset[str] = field(default_factory=frozenset)
+    # Top-level module imports the workspace cannot see into: flake modules of
+    # inputs other than den and well-known non-den ones, or computed imports.
+    external_imports: tuple[Named, ...] = ()
+    # How often each word (identifier or string-like token) occurs in the
+    # file, comments included, counted up to 3. Rules use it to stay silent
+    # when a name they would report occurs somewhere they cannot interpret.
+    words: dict[str, int] = field(default_factory=dict, compare=False, hash=False)

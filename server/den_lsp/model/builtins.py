@@ -68,6 +68,65 @@ BUILTIN_CLASSES = frozenset(
     }
 )
 
+# Aspect keys den's pipeline consumes itself (den-reference §1.5): never
+# class content, never nested aspects.
+STRUCTURAL_KEYS = frozenset(
+    {
+        "name",
+        "description",
+        "meta",
+        "includes",
+        "excludes",
+        "provides",
+        "policies",
+        "into",
+        "classes",
+        "_",
+        "_module",
+    }
+)
+
+# Batteries den ships (`den.batteries.<name>`, also reachable as
+# `den.provides.<name>`, `den._.<name>` and `<den/name>`), across the
+# generations den-lsp knows.
+BUILTIN_BATTERIES = frozenset(
+    {
+        "define-user",
+        "primary-user",
+        "user-shell",
+        "tty-autologin",
+        "vm-autologin",
+        "hostname",
+        "unfree",
+        "insecure",
+        "host-aspects",
+        "flake-scope",
+        "forward",
+        "import-tree",
+        "inputs'",
+        "self'",
+        "mutual-provider",
+        "os-user",
+        "wsl",
+    }
+)
+
+# Aspects den itself defines in `den.aspects`.
+BUILTIN_ASPECTS = frozenset({"wsl-host-aspect"})
+
+# Context keys den binds besides kind names (den-reference §5.2): `self` in
+# every policy call, `system` from the flake pipeline, `class` and
+# `aspect-chain` while walking, and `lib`, `inputs`, `den` from the
+# flake-scope battery.
+BUILTIN_CONTEXT_KEYS = frozenset(
+    {"self", "system", "class", "aspect-chain", "lib", "inputs", "den", "osConfig"}
+    | {"__entityKind"}
+)
+
+# Module arguments that den never binds in a policy's context: a policy that
+# requires one never fires.
+MODULE_ONLY_ARGS = frozenset({"config", "pkgs", "options", "modulesPath"})
+
 # Classes whose content is a whole system: what a host is built from.
 SYSTEM_CLASSES = frozenset({"nixos", "darwin", "systemManager"})
 

@@ -10,29 +10,38 @@ the isolated kinds its subtree walk skips.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable
 
 from den_lsp.facts.types import (
     OPAQUE,
     UNKNOWN,
+    ApiUse,
     Aspect,
+    AspectKey,
     ClassDecl,
     Effect,
     FileFacts,
+    Forward,
     Home,
     Host,
     Include,
     KindField,
     KindSite,
+    Named,
+    Namespace,
     Policy,
     PolicyRef,
+    Reference,
 )
+from den_lsp.model.aspects import AspectTrees
 from den_lsp.model.builtins import (
     BUILTIN_CLASSES,
     BUILTIN_KINDS,
     DEFAULT_KINDS,
+    STRUCTURAL_KEYS,
     UNDECLARED_KINDS,
 )
 from den_lsp.model.profiles import Profile
@@ -110,6 +119,15 @@ class Kind:
 
 
 @dataclass(frozen=True)
+class KnownNames:
+    """Names the user declares known in settings, for names built dynamically."""
+
+    classes: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset()
+    context_keys: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class ResolveEdge:
     """``resolve.to "<target>"`` in a policy that fires at ``source``."""
 
@@ -161,6 +179,111 @@ class Model:
     # Views derived from the model by the layers above (an index of names,
     # say), dropped with the model when a file changes.
     cache: dict = field(default_factory=dict)
+    known: KnownNames = field(default_factory=KnownNames)
+    aspect_keys: list[AspectKey] = field(default_factory=list)
+    references: list[Reference] = field(default_factory=list)
+    quirks: dict[str, list[Named]] = field(default_factory=dict)
+    reserved_keys: set[str] = field(default_factory=set)
+    namespaces: dict[str, list[Namespace]] = field(default_factory=dict)
+    forwards: list[Forward] = field(default_factory=list)
+    api_uses: list[ApiUse] = field(default_factory=list)
+    declared_api: set[str] = field(default_factory=set)
+    external_imports: list[Named] = field(default_factory=list)
+    loose_effects: list[Effect] = field(default_factory=list)
+    # Occurrences of every word in the configuration's files (see FileFacts).
+    words: Counter = field(default_factory=Counter)
+    bound_names: set[str] = field(default_factory=set)
+
+    # -- aspects, classes and names (for the aspect and class rules) -------------
+
+    @cached_property
+    def local_namespaces(self) -> set[str]:
+        """Namespaces whose aspects are all defined in the workspace."""
+        return {
+            name
+            for name, decls in self.namespaces.items()
+            if all(d.external is False for d in decls)
+        }
+
+    @cached_property
+    def trees(self) -> AspectTrees:
+        """All aspect trees, namespaces resolved: top-level ``eg.x`` is ``den.ful.eg.x``."""
+        keys: list[AspectKey] = []
+        for key in self.aspect_keys:
+            if key.tree[0] == "ns":
+                if key.tree[1] not in self.namespaces:
+                    continue
+                key = AspectKey(("ful", key.tree[1]), key.path, key.span, key.shape, key.maybe)
+            keys.append(key)
+        open_trees = {("aspects",)} if "aspects" in self.open_sections else set()
+        for name in ("default", "batteries", "ctx"):
+            if name in self.open_sections:
+                open_trees.add((name,))
+        return AspectTrees(keys, open_trees)
+
+    @cached_property
+    def registered_classes(self) -> set[str]:
+        """Classes den registers: built in, `den.classes`, aspects' `classes`."""
+        return set(BUILTIN_CLASSES) | set(self.classes) | set(self.known.classes)
+
+    @cached_property
+    def effect_classes(self) -> set[str]:
+        """Classes that routes, deliveries, provides, forwards and instantiates name."""
+        found: set[str] = set()
+        effects = [e for p in self.policies.values() for e in p.effects]
+        for effect in effects + self.loose_effects:
+            for name in ("fromClass", "intoClass", "from", "to", "class"):
+                f = effect.field(name)
+                if f is not None and isinstance(f.value, str):
+                    found.add(f.value)
+        for forward in self.forwards:
+            for value in (forward.from_class, forward.into_class):
+                if isinstance(value, str):
+                    found.add(value)
+        return found
+
+    @cached_property
+    def entity_classes(self) -> set[str]:
+        """Classes entities are given: host `class`, user and schema `classes`."""
+        found: set[str] = set()
+        for host in self.hosts:
+            if isinstance(host.host_class, str):
+                found.add(host.host_class)
+            for _, classes in host.user_classes:
+                if isinstance(classes, tuple):
+                    found.update(c for c in classes if isinstance(c, str))
+        for kind in self.kinds.values():
+            for f in kind.values("classes") + kind.values("class"):
+                if isinstance(f.value, str):
+                    found.add(f.value)
+                elif isinstance(f.value, tuple):
+                    found.update(c for c in f.value if isinstance(c, str))
+        return found
+
+    @cached_property
+    def known_classes(self) -> set[str]:
+        """Every class name the configuration gives a meaning to."""
+        return self.registered_classes | self.effect_classes | self.entity_classes
+
+    @cached_property
+    def structural_keys(self) -> set[str]:
+        return set(STRUCTURAL_KEYS) | self.reserved_keys
+
+    @cached_property
+    def has_external_modules(self) -> bool:
+        """Whether modules from outside the workspace may add den names."""
+        return bool(self.external_imports) or any(
+            d.external is not False for ds in self.namespaces.values() for d in ds
+        )
+
+    @cached_property
+    def user_names(self) -> set[str]:
+        return {u for h in self.hosts for u in h.users}
+
+    @cached_property
+    def home_names(self) -> set[str]:
+        """Aspect names of standalone homes: `tux@igloo` is walked as `tux`."""
+        return {h.name.split("@", 1)[0] for h in self.homes}
 
     def kind(self, name: str) -> Kind | None:
         return self.kinds.get(name)
@@ -259,7 +382,9 @@ class ScopeGraph:
         return cls(key, dict(parents), dict(children), dict(bindings))
 
 
-def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
+def build_model(
+    files: Iterable[FileFacts], profile: Profile, known: KnownNames | None = None
+) -> Model:
     files = sorted(files, key=lambda f: f.path)
     kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
     policies: dict[str, Policy] = {}
@@ -269,9 +394,35 @@ def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
     homes: list[Home] = []
     aspects: list[Aspect] = []
     open_sections: set[str] = set()
+    aspect_keys: list[AspectKey] = []
+    references: list[Reference] = []
+    quirks: dict[str, list[Named]] = defaultdict(list)
+    reserved: set[str] = set()
+    namespaces: dict[str, list[Namespace]] = defaultdict(list)
+    forwards: list[Forward] = []
+    api_uses: list[ApiUse] = []
+    declared_api: set[str] = set()
+    external_imports: list[Named] = []
+    loose_effects: list[Effect] = []
+    words: Counter = Counter()
+    bound_names: set[str] = set()
 
     for facts in files:
         open_sections |= facts.open_sections
+        aspect_keys.extend(facts.aspect_keys)
+        references.extend(facts.references)
+        for quirk in facts.quirks:
+            quirks[quirk.name].append(quirk)
+        reserved.update(k.name for k in facts.reserved_keys)
+        for namespace in facts.namespaces:
+            namespaces[namespace.name].append(namespace)
+        forwards.extend(facts.forwards)
+        api_uses.extend(facts.api_uses)
+        declared_api |= facts.declared_api
+        external_imports.extend(facts.external_imports)
+        loose_effects.extend(facts.loose_effects)
+        words.update(facts.words)
+        bound_names |= facts.bound_names
         for site in facts.kind_sites:
             kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
         for kind_field in facts.kind_fields:
@@ -305,13 +456,62 @@ def build_model(files: Iterable[FileFacts], profile: Profile) -> Model:
         classes=dict(classes),
         includes=includes,
         open_sections=open_sections,
+        known=known or KnownNames(),
+        aspect_keys=aspect_keys,
+        references=references,
+        quirks=dict(quirks),
+        reserved_keys=reserved,
+        namespaces=dict(namespaces),
+        forwards=forwards,
+        api_uses=api_uses,
+        declared_api=declared_api,
+        external_imports=external_imports,
+        loose_effects=loose_effects,
+        words=words,
+        bound_names=bound_names,
     )
+    model.aspects = _cut_at_workspace_classes(model)
     _activate(model)
     _derive_edges(model)
     _apply_context(model)
     _derive_edges(model)
     _derive_routes(model)
     return model
+
+
+def _cut_at_workspace_classes(model: Model) -> list[Aspect]:
+    """Aspect facts with their paths ended at the first class key.
+
+    A file is read without knowing the classes other files register, so
+    ``den.aspects.cache-vm.vm-os.services.enable = true;`` reads as aspect
+    ``cache-vm.vm-os.services`` when ``vm-os`` is a class declared elsewhere.
+    With every file's facts merged, the path ends where den classifies a key
+    as a class or quirk: ``vm-os`` is then a key of aspect ``cache-vm``.
+    """
+    ending = model.registered_classes | set(model.quirks) | model.structural_keys
+    key_spans: dict[tuple[str, tuple[str, ...]], list[Span]] = defaultdict(list)
+    for key in model.aspect_keys:
+        if key.tree == ("aspects",):
+            key_spans[(key.span.path, key.path)].append(key.span)
+    cut: list[Aspect] = []
+    for aspect in model.aspects:
+        end = next(
+            (i for i, name in enumerate(aspect.path) if i > 0 and name in ending),
+            None,
+        )
+        if end is None:
+            cut.append(aspect)
+            continue
+        # The key's span: the nearest definition of that path written
+        # before the aspect fact's own key.
+        written = [
+            span
+            for span in key_spans.get((aspect.span.path, aspect.path[: end + 1]), ())
+            if span.start_byte <= aspect.span.start_byte
+        ]
+        span = max(written, key=lambda s: s.start_byte) if written else aspect.span
+        cut.append(Aspect(aspect.path[:end], span, ((aspect.path[end], span),)))
+    return cut
 
 
 def _policy_id(ref: PolicyRef) -> str | None:
@@ -547,4 +747,8 @@ def _derive_routes(model: Model) -> None:
 
 def is_known_kind(model: Model, name: str) -> bool:
     kind = model.kinds.get(name)
-    return (kind is not None and kind.declared) or name in UNDECLARED_KINDS
+    return (
+        (kind is not None and kind.declared)
+        or name in UNDECLARED_KINDS
+        or name in model.known.kinds
+    )

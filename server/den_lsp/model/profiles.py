@@ -67,6 +67,14 @@ class Profile:
         ("path", "intoPath"),
         ("appendToParent", "collectScopeId"),
     )
+    # Whether homeManager/hjem/maid content emitted at a host scope stays
+    # there, inert (den's fix for its issue 609), instead of reaching users.
+    home_content_at_host_inert: bool = False
+    # API this generation removed or deprecated, by the names of ApiUse
+    # (plus `guest-os` for the class and `bracket-provides` for a provides
+    # segment in an angle-bracket path).
+    removed_api: frozenset[str] = frozenset()
+    deprecated_api: frozenset[str] = frozenset()
 
     @property
     def has_deliver(self) -> bool:
@@ -84,6 +92,19 @@ ISOLATION = Profile(
     decouple_field="appendToParent",
     verbatim_field="reinstantiate",
     deliver_fields=frozenset({"from", "to", "at", "mode", "guard", "adaptArgs"}),
+    home_content_at_host_inert=True,
+    removed_api=frozenset(
+        {
+            "den.stages",
+            "den.deliveredChild",
+            "host.deliveredChildren",
+            "guest-os",
+            "den.ctx.into",
+        }
+    ),
+    deprecated_api=frozenset(
+        {"den.ctx", "den.lib.parametric", "den.lib.take", "bracket-provides"}
+    ),
 )
 
 ISOLATION_DESIGN = Profile(
@@ -96,19 +117,52 @@ ISOLATION_DESIGN = Profile(
     route_fields=_BASE_ROUTE_FIELDS | {"collectScopeId"},
     decouple_field="collectScopeId",
     verbatim_field=None,
+    removed_api=frozenset({"den.stages", "den.ctx.into"}),
+    deprecated_api=frozenset({"den.ctx", "den.lib.parametric", "den.lib.take"}),
 )
 
-PROFILES = {p.name: p for p in (ISOLATION, ISOLATION_DESIGN)}
+# den before policies (vic/den up to the fx pipeline with contexts): `den.ctx`
+# transitions, `den.provides` batteries and `den.lib.parametric` are its own
+# API, not deprecated. It has no policies, so no route fields.
+CTX = Profile(
+    name="ctx",
+    summary=(
+        "den before policies: den.ctx contexts and transitions, den.provides "
+        "batteries, den.lib.parametric and den.lib.take"
+    ),
+    constructors=frozenset(),
+    route_fields=frozenset(),
+    decouple_field="",
+    verbatim_field=None,
+    conflicts=(),
+)
+
+PROFILES = {p.name: p for p in (ISOLATION, ISOLATION_DESIGN, CTX)}
 DEFAULT_PROFILE = ISOLATION
+
+
+# Signs of a den generation with policies: the workspace uses its API.
+_POLICY_ERA = frozenset(
+    {"policies", "classes", "quirks", "batteries", "isolated", "lib.policy"}
+    | EFFECT_CONSTRUCTORS
+    | {"mkPolicy", "for", "when", "pipe", "pipelineOnly"}
+)
 
 
 def detect_profile(uses: set[str] | frozenset[str]) -> Profile:
     """Pick the profile a workspace's own usage points at.
 
-    ``uses`` holds route field and constructor names seen anywhere. Only the
-    design spells the decoupling field ``collectScopeId``; everything else
-    (including no evidence at all) is den as shipped.
+    ``uses`` holds route field and constructor names seen anywhere, plus
+    ``ctx`` and ``parametric`` when the workspace writes `den.ctx` or
+    `den.lib.parametric`/`den.lib.take`, and the policy-era den sections it
+    names (`policies`, `classes`, `quirks`, `batteries`, `lib.policy`).
+    A workspace that uses those and nothing of the policy era targets den
+    before policies. Only the design spells the decoupling field
+    ``collectScopeId``; everything else (including no evidence at all) is
+    den as shipped.
     """
+    if uses & {"ctx", "parametric"} and not uses & _POLICY_ERA:
+        return CTX
     if "collectScopeId" in uses and not uses & {
         "appendToParent",
         "reinstantiate",
