@@ -100,6 +100,7 @@ def test_helper_route_carried_out_by_the_delivery_route(tmp_path: Path):
 }
 """,
         ),
+        "extras.nix": "{ ... }: { den.aspects.vm-extras.vmExtra.motd.text = \"hi\"; }",
     }
     assert findings(tmp_path, files)[0] == []
 

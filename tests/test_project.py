@@ -65,7 +65,7 @@ def test_bad_settings_are_reported_not_fatal(tmp_path: Path):
     project = Project(tmp_path)
     assert project.settings.profile == "auto"
     assert [p.split(": ", 1)[1] for p in project.settings_problems] == [
-        "unknown profile 'v9'; expected one of auto, isolation, isolation-design",
+        "unknown profile 'v9'; expected one of auto, isolation, isolation-design, ctx",
         "unknown rule code 'den/nope' in severity",
     ]
 

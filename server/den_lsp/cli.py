@@ -17,6 +17,7 @@ from den_lsp.features.check import (
     format_json,
     format_text,
 )
+from den_lsp.features.explain import code_list, explain, rules_page
 from den_lsp.features.project import Project
 from den_lsp.features.scopes import render_scopes
 from den_lsp.features.settings import PROFILE_CHOICES
@@ -56,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     scopes = commands.add_parser("scopes", help="print the static scope graph")
     scopes.add_argument("path", nargs="?", type=Path, default=Path("."))
     scopes.add_argument("--profile", choices=PROFILE_CHOICES, help="den API profile")
+
+    explain = commands.add_parser(
+        "explain",
+        help="print a rule's documentation (no code: list the rules)",
+        description=(
+            "Print what den does, a wrong and a right example, and how to fix or "
+            "silence a finding. CODE may omit the den/ prefix."
+        ),
+    )
+    explain.add_argument("code", nargs="?", help="a rule code, e.g. den/unknown-class")
+    explain.add_argument(
+        "--all",
+        action="store_true",
+        help="print every rule as one Markdown page (docs/rules.md)",
+    )
 
     commands.add_parser("serve", help="run the language server on stdio (the default)")
     return parser
@@ -140,6 +156,21 @@ def _scopes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    if args.all:
+        sys.stdout.write(rules_page() + "\n")
+        return 0
+    if args.code is None:
+        print(code_list())
+        return 0
+    text, error = explain(args.code)
+    if text is None:
+        print(f"den-lsp: {error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     try:
@@ -154,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "explain":
+            return _explain(args)
         if args.command == "scopes":
             return _scopes(args)
     except Exception as error:  # a bug must not look like a finding (exit 1)

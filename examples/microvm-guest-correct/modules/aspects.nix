@@ -6,6 +6,9 @@
     openFirewall = true;
   };
 
+  # The operator account on berg.
+  den.aspects.ops.nixos.users.users.ops.extraGroups = [ "wheel" ];
+
   den.aspects.berg = {
     includes = [ den.aspects.node-metrics ];
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from den_lsp.analysis import isolation, kinds, routes
+from den_lsp.analysis import api, aspects, classes, isolation, kinds, policies, routes
 from den_lsp.analysis.findings import Finding, Fix, Severity, Span, TextEdit
 from den_lsp.model.model import Model
 
-RULE_FAMILIES = (isolation, routes, kinds)
+RULE_FAMILIES = (isolation, routes, kinds, aspects, classes, policies, api)
 
 
 def analyze(model: Model) -> list[Finding]:

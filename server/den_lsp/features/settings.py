@@ -1,7 +1,8 @@
-"""User settings: the den profile, per-rule severities and excluded paths.
+"""User settings: the den profile, per-rule severities, excluded paths, known names.
 
 Read from ``den-lsp.toml`` at the workspace root, then overridden by the
-editor's settings or command-line flags.
+editor's settings or command-line flags. A setting that cannot be used is
+reported and left at its default; it never stops a run.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ import pathspec
 
 from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Severity
+from den_lsp.model.model import KnownNames
 from den_lsp.model.profiles import PROFILES
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "den-lsp.toml"
 PROFILE_CHOICES = ("auto", *PROFILES)
+
+# The `[known]` table: names a configuration builds dynamically, which the
+# static model cannot see. Keys as written in the TOML, to KnownNames fields.
+KNOWN_KEYS = {"classes": "classes", "kinds": "kinds", "context-keys": "context_keys"}
+_SETTINGS_KEYS = {"profile", "severity", "exclude", "known"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,7 @@ class Settings:
     # code -> severity name, or "off" to silence the rule.
     severity: dict[str, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
+    known: KnownNames = field(default_factory=KnownNames)
 
     def severity_of(self, code: str, default: Severity) -> Severity | None:
         chosen = self.severity.get(code)
@@ -47,11 +55,18 @@ class Settings:
         parsed = _parse(overrides, problems)
         for problem in problems:
             log.warning("settings: %s", problem)
+        known = parsed.get("known", KnownNames())
         return replace(
             self,
             profile=parsed.get("profile", self.profile),
             severity={**self.severity, **parsed.get("severity", {})},
             exclude=self.exclude + tuple(parsed.get("exclude", ())),
+            # Known names add up: the editor's list extends the file's.
+            known=KnownNames(
+                self.known.classes | known.classes,
+                self.known.kinds | known.kinds,
+                self.known.context_keys | known.context_keys,
+            ),
         )
 
 
@@ -94,9 +109,31 @@ def _parse(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         parsed["exclude"] = tuple(usable)
     elif exclude is not None:
         problems.append("exclude must be a list of path patterns")
-    for key in sorted(set(data) - {"profile", "severity", "exclude"}):
+    known = data.get("known")
+    if isinstance(known, dict):
+        parsed["known"] = _parse_known(known, problems)
+    elif known is not None:
+        problems.append(
+            "known must be a table with classes, kinds and context-keys lists"
+        )
+    for key in sorted(set(data) - _SETTINGS_KEYS):
         problems.append(f"unknown setting {key!r}")
     return parsed
+
+
+def _parse_known(data: dict[str, Any], problems: list[str]) -> KnownNames:
+    lists: dict[str, frozenset[str]] = {}
+    for key, value in data.items():
+        if key not in KNOWN_KEYS:
+            problems.append(
+                f"unknown setting known.{key!r}; expected one of "
+                f"{', '.join(KNOWN_KEYS)}"
+            )
+        elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            problems.append(f"known.{key} must be a list of names")
+        else:
+            lists[KNOWN_KEYS[key]] = frozenset(value)
+    return KnownNames(**lists)
 
 
 def load_settings(root: Path) -> tuple[Settings, list[str]]:
@@ -114,5 +151,6 @@ def load_settings(root: Path) -> tuple[Settings, list[str]]:
         profile=parsed.get("profile", "auto"),
         severity=parsed.get("severity", {}),
         exclude=parsed.get("exclude", ()),
+        known=parsed.get("known", KnownNames()),
     )
     return settings, [f"{path}: {p}" for p in problems]
