@@ -32,7 +32,15 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
-from den_lsp.features import actions, hover, inlay, lens
+from den_lsp.features import (
+    actions,
+    completion,
+    hover,
+    inlay,
+    lens,
+    navigation,
+    symbols,
+)
 from den_lsp.features.diagnostics import document_uri, to_diagnostic
 from den_lsp.features.logging import ClientLogHandler, setup_logging
 from den_lsp.features.project import SKIPPED_DIRS, Project
@@ -53,7 +61,7 @@ CLIENT_TIMEOUT_SECONDS = 10.0
 Diagnostics = dict[str, list[types.Diagnostic]]
 
 # Editor features beyond diagnostics; each registers its own handlers.
-FEATURES = (hover, actions, inlay, lens)
+FEATURES = (hover, actions, inlay, lens, navigation, symbols, completion)
 
 
 def _version() -> str:

@@ -471,15 +471,21 @@ class _Planner:
                     continue
                 written = self.syntax.definition_path(rel, function)
                 role = _function_role(written, self._class_names())
+                if role == "context" and _inside_function(function):
+                    # Written inside a policy or aspect function: a `guard`,
+                    # an `adaptArgs` or a helper receives module arguments or
+                    # whatever its caller passes, not necessarily den's
+                    # context.
+                    role = "unknown"
                 if role == "context":
                     yield rel, function
                 elif role == "unknown":
                     raise RenameError(
                         f"`{{ {self.name}, ... }}` at {rel}:{function.start_point[0] + 1}"
-                        " is a function den-lsp cannot place (bound in a `let` and "
-                        "not read as a policy), so it cannot tell whether "
-                        f"`{self.name}` there is den's context. Rename it by hand "
-                        "first."
+                        " is a function den-lsp cannot place (inside another "
+                        "function, or bound in a `let`, and not read as a policy), "
+                        f"so it cannot tell whether `{self.name}` there is den's "
+                        "context. Rename it by hand first."
                     )
 
     def _class_names(self) -> set[str]:
@@ -714,6 +720,17 @@ def _functions_with_formal(
             formal_name = formal.child_by_field_name("name")
             if formal_name is not None and syntax.text(rel, formal_name) == name:
                 yield node, formal_name
+
+
+def _inside_function(node: Node) -> bool:
+    """Whether a function is written inside another one (not the module's own)."""
+    current = node.parent
+    while current is not None:
+        if current.type == "function_expression" and current.parent is not None:
+            if current.parent.type != "source_code":
+                return True
+        current = current.parent
+    return False
 
 
 def _function_role(written, class_names: set[str]) -> str:
