@@ -1,19 +1,23 @@
 """A den workspace on disk and in the editor: files, facts, model, findings.
 
 The CLI and the language server both work through a ``Project``. It reads
-every ``.nix`` file under the root once, keeps each file's parse and facts,
-and on an edit re-reads only that file; the model is then rebuilt from the
-cached facts, which costs no parsing.
+every ``.nix`` file under the root once, keeps each file's facts (from the
+on-disk cache when the file is unchanged), and on an edit re-reads only that
+file. An edit that leaves the file's facts the same apart from positions, in
+a file no finding points into, changes no finding outside that file: only its
+syntax findings are read again, and the model is rebuilt when something asks
+for it. Any other edit rebuilds the model from the kept facts, which costs no
+parsing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pathspec
 
@@ -22,6 +26,8 @@ from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Finding
 from den_lsp.facts.extract import extract
 from den_lsp.facts.types import FileFacts
+from den_lsp.features.cache import FactsCache, decode, encode, file_digest
+from den_lsp.features.suppression import apply as apply_suppressions
 from den_lsp.features.settings import CONFIG_FILE, Settings, load_settings
 from den_lsp.model.model import Model, build_model
 from den_lsp.model.profiles import resolve_profile
@@ -29,21 +35,97 @@ from den_lsp.syntax.errors import syntax_problems
 from den_lsp.syntax.parse import SyntaxTree, parse_nix
 from den_lsp.syntax.positions import LineIndex
 from den_lsp.syntax.source import UTF8_BOM
+from den_lsp.syntax.span import Span
 
 log = logging.getLogger(__name__)
 
 SKIPPED_DIRS = frozenset({".git", ".direnv", "node_modules"})
 MAX_FILE_BYTES = 8 * 1024 * 1024
+# Files read per step of indexing; the server answers requests between steps.
+INDEX_STEP = 48
 
 
-@dataclass(frozen=True)
 class FileState:
-    path: str  # POSIX path relative to the project root
-    source: bytes
-    tree: SyntaxTree | None
-    index: LineIndex
-    facts: FileFacts
-    syntax: tuple[Finding, ...]
+    """One file's bytes and what den-lsp read from them.
+
+    The syntax tree and the line index are built again on demand: a project
+    of thousands of files keeps only its facts, and a file whose facts came
+    from the cache is never parsed unless a feature needs its tree. Facts and
+    syntax findings from the cache are decoded on first use.
+    """
+
+    __slots__ = ("path", "source", "binary", "_tree", "_index", "_read", "_blob")
+
+    def __init__(
+        self,
+        path: str,  # POSIX path relative to the project root
+        source: bytes,
+        tree: SyntaxTree | None,
+        index: LineIndex | None,
+        facts: FileFacts | None,
+        syntax: tuple[Finding, ...] = (),
+        binary: bool = False,
+        blob: bytes | None = None,
+    ):
+        self.path = path
+        self.source = source
+        self.binary = binary
+        self._tree = tree
+        self._index = index
+        self._read = (facts, syntax) if facts is not None else None
+        self._blob = blob
+
+    @property
+    def tree(self) -> SyntaxTree | None:
+        """The file's syntax tree; None for a binary file."""
+        if self.binary:
+            return None
+        if self._tree is None:
+            self._tree = parse_nix(self.source)
+        return self._tree
+
+    @property
+    def index(self) -> LineIndex:
+        if self._index is None:
+            self._index = LineIndex(self.source)
+        return self._index
+
+    @property
+    def facts(self) -> FileFacts:
+        return self._decoded()[0]
+
+    @property
+    def syntax(self) -> tuple[Finding, ...]:
+        return self._decoded()[1]
+
+    def _decoded(self) -> tuple[FileFacts, tuple[Finding, ...]]:
+        if self._read is None:
+            stored = decode(self._blob) if self._blob is not None else None
+            if not _well_formed(stored, self.path):
+                # A cache entry that does not read back is only a miss.
+                fresh = analyse_source(
+                    self.path, self.source, with_facts=loaded_by_import_tree(self.path)
+                )
+                stored = (fresh.facts, fresh.syntax)
+            self._read = stored
+            self._blob = None
+        return self._read
+
+    def entry(self) -> bytes:
+        """What the cache keeps of this file."""
+        if self._read is None and self._blob is not None:
+            return self._blob
+        return encode(self._decoded())
+
+
+def _well_formed(stored: Any, path: str) -> bool:
+    return (
+        isinstance(stored, tuple)
+        and len(stored) == 2
+        and isinstance(stored[0], FileFacts)
+        and stored[0].path == path
+        and isinstance(stored[1], tuple)
+    )
 
 
 def _skipped_dir(name: str) -> bool:
@@ -153,10 +235,10 @@ def analyse_source(
     with_facts: bool = True,
 ) -> FileState:
     """Parse one file and extract its facts. Never raises on bad input."""
-    index = LineIndex(source)
+    index = _LazyLineIndex(source)
     if b"\0" in source[:8192]:
         log.info("%s: binary file, not analysed", path)
-        return FileState(path, source, None, index, FileFacts(path), ())
+        return FileState(path, source, None, None, FileFacts(path), (), binary=True)
     tree = parse_nix(source, previous)
     syntax = tuple(_syntax_findings(path, tree, index))
     try:
@@ -164,7 +246,25 @@ def analyse_source(
     except Exception:  # a bug in the extractor must not take the server down
         log.exception("%s: fact extraction failed; the file is skipped", path)
         facts = FileFacts(path)
-    return FileState(path, source, tree, index, facts, syntax)
+    return FileState(path, source, tree, index.built, facts, syntax)
+
+
+class _LazyLineIndex:
+    """A line index built on the first position asked for.
+
+    Most files of a large repository are not den modules and have no syntax
+    error: reading them never converts a position, so they never pay for
+    scanning their line breaks.
+    """
+
+    def __init__(self, source: bytes):
+        self.source = source
+        self.built: LineIndex | None = None
+
+    def __getattr__(self, name: str):
+        if self.built is None:
+            self.built = LineIndex(self.source)
+        return getattr(self.built, name)
 
 
 def _syntax_findings(
@@ -200,6 +300,13 @@ class Project:
         self._models: dict[str, Model] | None = None
         self._flake_dirs: dict[str, bool] = {}
         self._findings: dict[str, list[Finding]] | None = None
+        # Files that some rule finding points into (its range, a fix or its
+        # message), for the last findings computed from a model.
+        self._referenced: set[str] | None = None
+        # The on-disk facts cache, while indexing (None when it is off).
+        self.use_cache = True
+        self._cache: FactsCache | None = None
+        self._digests: dict[str, bytes] = {}
 
     # -- files ------------------------------------------------------------------
 
@@ -217,20 +324,79 @@ class Project:
 
     def index(self, progress: Callable[[int, int], None] | None = None) -> None:
         """Read every file of the workspace."""
-        started = time.perf_counter()
+        paths = self.begin_index()
+        for start in range(0, len(paths), INDEX_STEP):
+            self.index_step(paths[start : start + INDEX_STEP])
+            if progress is not None:
+                progress(min(start + INDEX_STEP, len(paths)), len(paths))
+        self.end_index()
+
+    # Indexing in steps, so that the server can answer requests between them.
+
+    def begin_index(self) -> list[Path]:
+        """Start reading the workspace: the files to read, in order."""
+        self._index_started = time.perf_counter()
         self._flake_dirs.clear()
         self._unit_settings.clear()
-        paths = discover(self.root, self.settings.exclude)
-        for number, path in enumerate(paths):
+        self._digests = {}
+        self._cache = None
+        if self.use_cache:
+            try:
+                self._cache = FactsCache(self.root)
+            except Exception as error:  # a cache problem never stops indexing
+                log.info("facts cache unavailable: %s", error)
+        return discover(self.root, self.settings.exclude)
+
+    def index_step(self, paths: Iterable[Path]) -> None:
+        for path in paths:
             self.load(path)
-            if progress is not None:
-                progress(number + 1, len(paths))
+
+    def end_index(self) -> None:
+        """Finish reading the workspace; refresh the cache if it is on."""
+        cache, self._cache = self._cache, None
+        hits = 0
+        if cache is not None:
+            hits = sum(1 for d in self._digests.values() if cache.entry(d) is not None)
+            self._settle_with_cache(cache)
         log.info(
-            "indexed %s: %d files in %.2f s",
+            "indexed %s: %d files (%d from the cache) in %.2f s",
             self.root,
-            len(paths),
-            time.perf_counter() - started,
+            len(self.files),
+            hits,
+            time.perf_counter() - self._index_started,
         )
+
+    def _settle_with_cache(self, cache: FactsCache) -> None:
+        """Take the last findings if the workspace is unchanged, else store them."""
+        key = self._workspace_key()
+        if key is None:
+            return
+        stored = cache.findings(key)
+        if isinstance(stored, dict):
+            self._findings = stored
+            self._referenced = None
+            return
+        findings = self.findings()
+        entries = {
+            self._digests[rel]: state.entry()
+            for rel, state in self.files.items()
+            if rel in self._digests
+        }
+        cache.write(entries, key, findings)
+
+    def _workspace_key(self) -> bytes | None:
+        """Everything the findings of a whole run depend on, as one digest."""
+        if set(self._digests) != set(self.files):
+            return None  # a file came from elsewhere than the disk
+        parts = [repr(sorted(self._overrides.items()) if self._overrides else None)]
+        units = {}
+        for rel in sorted(self.files):
+            unit = self.unit_of(rel)
+            units.setdefault(unit, repr(self.settings_of(unit)))
+            parts.append(f"{rel}\0{unit}\0{self._digests[rel].hex()}")
+        parts.extend(f"{unit}\0{settings}" for unit, settings in sorted(units.items()))
+        parts.append(repr(sorted(self.unreadable.items())))
+        return file_digest("", True, "\n".join(parts).encode("utf-8", "replace"))
 
     def load(self, path: Path) -> None:
         rel = self.relative(path)
@@ -246,16 +412,75 @@ class Project:
             self._invalidate()
             return
         self.unreadable.pop(rel, None)
-        self.set_source(rel, source)
+        cache = self._cache
+        if cache is None:
+            self.set_source(rel, source)
+            return
+        with_facts = loaded_by_import_tree(rel)
+        digest = file_digest(rel, with_facts, source)
+        self._digests[rel] = digest
+        blob = cache.entry(digest)
+        if blob is None:
+            self.set_source(rel, source)
+            self._digests[rel] = digest
+            return
+        binary = b"\0" in source[:8192]
+        self.files[rel] = FileState(rel, source, None, None, None, binary=binary, blob=blob)
+        self._invalidate()
 
     def set_source(
         self, rel: str, source: bytes, tree: SyntaxTree | None = None
     ) -> FileState:
         """Replace one file's text (from disk or an editor buffer)."""
         state = analyse_source(rel, source, tree, loaded_by_import_tree(rel))
+        previous = self.files.get(rel)
         self.files[rel] = state
-        self._invalidate()
+        self._digests.pop(rel, None)
+        if previous is not None and self._same_findings_elsewhere(rel, previous, state):
+            self._replace_syntax_findings(rel, state)
+        else:
+            self._invalidate()
         return state
+
+    def _same_findings_elsewhere(
+        self, rel: str, previous: FileState, state: FileState
+    ) -> bool:
+        """Whether an edit can change no rule finding at all.
+
+        Rules are functions of the model, and the model is a function of all
+        files' facts. When the edited file's facts are the same but for their
+        positions, every rule finds the same things; only findings located
+        in the file, with a fix in it or naming it in their message, could
+        differ, and there are none of those.
+        """
+        if self._findings is None or previous.binary or state.binary:
+            return False
+        referenced = self._referenced
+        if referenced is None:
+            referenced = self._referenced = _referenced_files(self._findings)
+        if any(rel in entry for entry in referenced):
+            return False
+        try:
+            return _without_spans(previous.facts) == _without_spans(state.facts)
+        except RecursionError:
+            return False
+
+    def _replace_syntax_findings(self, rel: str, state: FileState) -> None:
+        """Findings of ``rel``, which only has syntax findings, read again."""
+        self._models = None  # positions changed; read the model again on demand
+        settings = self.settings_of(self.unit_of(rel))
+        found = []
+        for finding in state.syntax:
+            severity = settings.severity_of(finding.code, finding.severity)
+            if severity is None:
+                continue
+            if severity is not finding.severity:
+                finding = dataclasses.replace(finding, severity=severity)
+            found.append(finding)
+        found.sort(key=lambda f: (f.span.start_line, f.span.start_character, f.code))
+        findings = dict(self._findings or {})
+        findings[rel] = found
+        self._findings = findings
 
     def remove(self, rel: str) -> None:
         if self.files.pop(rel, None) is not None or self.unreadable.pop(rel, None):
@@ -264,6 +489,7 @@ class Project:
     def _invalidate(self) -> None:
         self._models = None
         self._findings = None
+        self._referenced = None
 
     # -- analysis ------------------------------------------------------------------
 
@@ -313,8 +539,9 @@ class Project:
                 uses: set[str] = set()
                 for f in facts:
                     uses |= f.uses
-                profile = resolve_profile(self.settings_of(unit).profile, uses)
-                models[unit] = build_model(facts, profile)
+                settings = self.settings_of(unit)
+                profile = resolve_profile(settings.profile, uses)
+                models[unit] = build_model(facts, profile, settings.known)
             self._models = models
         return self._models
 
@@ -325,6 +552,9 @@ class Project:
             found = [f for model in self.models().values() for f in analyze(model)]
             for state in self.files.values():
                 found.extend(state.syntax)
+            # Suppression comments apply before severities, so that a comment
+            # for a rule the settings switch off still counts as used.
+            found = apply_suppressions(found, self.files)
             for finding in found:
                 unit_settings = self.settings_of(self.unit_of(finding.span.path))
                 severity = unit_settings.severity_of(finding.code, finding.severity)
@@ -345,3 +575,48 @@ class Project:
                 )
             self._findings = by_file
         return self._findings
+
+
+def _without_spans(value: Any) -> Any:
+    """A comparable copy of facts with every position left out."""
+    if isinstance(value, Span):
+        return None
+    if isinstance(value, (tuple, list)):
+        return tuple(_without_spans(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _without_spans(v)) for k, v in value.items())
+    if isinstance(value, (set, frozenset)):
+        return frozenset(_without_spans(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value),) + tuple(
+            _without_spans(getattr(value, f.name)) for f in dataclasses.fields(value)
+        )
+    return value
+
+
+def _referenced_files(findings: dict[str, list[Finding]]) -> set[str]:
+    """Every path and message some rule finding holds, to test an edit against.
+
+    A path counts when a finding, or one of its fixes, has a range in it; a
+    message counts whole, since it may name a file with a line number.
+    """
+    referenced: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, Span):
+            referenced.add(value.path)
+        elif isinstance(value, str):
+            referenced.add(value)
+        elif isinstance(value, (tuple, list)):
+            for item in value:
+                visit(item)
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for f in dataclasses.fields(value):
+                visit(getattr(value, f.name))
+
+    for items in findings.values():
+        for finding in items:
+            if finding.code == "den/syntax":
+                continue
+            visit(finding)
+    return referenced
