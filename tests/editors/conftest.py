@@ -16,6 +16,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+HERE = Path(__file__).parent
 
 
 def missing(what: str) -> None:
@@ -33,24 +34,46 @@ def venv_tool(name: str) -> str | None:
     return shutil.which(name)
 
 
-@pytest.fixture
-def den_lsp_command() -> list[str]:
-    """How the editors start den-lsp: the installed script, else the module."""
-    script = venv_tool("den-lsp")
-    if script is not None:
-        return [script]
-    return [sys.executable, "-m", "den_lsp"]
+def readme_snippet(name: str) -> str:
+    """The code block README.md marks with ``<!-- editor-snippet: NAME -->``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    marker = f"<!-- editor-snippet: {name} -->\n"
+    assert marker in text, f"README.md has no {name} snippet"
+    block = text.split(marker, 1)[1]
+    assert block.startswith("```"), f"the {name} snippet is not a code block"
+    return block.split("\n", 1)[1].split("\n```\n", 1)[0] + "\n"
+
+
+def _script(path: Path, command: list[str]) -> None:
+    quoted = " ".join(f"'{part}'" for part in command)
+    path.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n')
+    path.chmod(0o755)
 
 
 @pytest.fixture
 def editor_env(tmp_path: Path) -> dict[str, str]:
-    """An environment with den-lsp importable and no user editor config."""
+    """What an editor started by a user has: ``den-lsp`` and ``nil`` on PATH.
+
+    ``den-lsp`` is the installed script beside this interpreter, or one that
+    runs the module from the source tree; ``nil`` is ``fake_nix_server.py``.
+    HOME and the XDG folders are fresh, so no user config is read.
+    """
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if venv_tool("den-lsp") is None:
+        _script(bin_dir / "den-lsp", [sys.executable, "-m", "den_lsp"])
+    _script(bin_dir / "nil", [sys.executable, str(HERE / "fake_nix_server.py")])
+
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(REPO / "server"), env.get("PYTHONPATH")) if p
     )
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    env["PATH"] = os.pathsep.join(
+        [str(bin_dir), str(Path(sys.executable).parent), env["PATH"]]
+    )
     home = tmp_path / "home"
+    home.mkdir()
+    env["HOME"] = str(home)
     for name in (
         "XDG_CONFIG_HOME",
         "XDG_DATA_HOME",
@@ -58,8 +81,6 @@ def editor_env(tmp_path: Path) -> dict[str, str]:
         "XDG_CACHE_HOME",
     ):
         env[name] = str(home / name.lower())
-    env["HOME"] = str(home)
-    home.mkdir()
     return env
 
 

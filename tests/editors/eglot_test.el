@@ -14,7 +14,7 @@
 (let* ((args command-line-args-left)
        (count (string-to-number (nth 0 args)))
        (file (nth 1 args))
-       (command (nthcdr 2 args)))
+       (snippet (nth 2 args)))
   (setq command-line-args-left nil)
 
   ;; No Nix major mode ships with Emacs; nix-mode from MELPA is a derived
@@ -23,9 +23,7 @@
     (define-derived-mode nix-mode prog-mode "Nix"))
   (add-to-list 'auto-mode-alist '("\\.nix\\'" . nix-mode))
 
-  ;; README.md's eglot snippet, with the command the test was given.
-  (with-eval-after-load 'eglot
-    (add-to-list 'eglot-server-programs `(nix-mode . ,command)))
+  (load snippet nil t)
 
   (find-file file)
   (let ((inhibit-message t))

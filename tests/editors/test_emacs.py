@@ -1,10 +1,11 @@
 """den-lsp through eglot in a real Emacs (Debian's emacs-nox and elpa-eglot).
 
-Emacs runs in batch mode with ``eglot_test.el``: README.md's eglot set-up,
-``M-x eglot`` on an example file, then flymake's diagnostics as JSON. The
-second test combines den-lsp with another Nix server through the
-rassumfrassum multiplexer, as README.md suggests, since eglot runs one
-server per buffer.
+Emacs runs in batch mode with ``eglot_test.el``: README.md's eglot snippet
+as the init file, ``M-x eglot`` on an example file, then flymake's
+diagnostics as JSON. The second test uses README.md's snippet that runs
+den-lsp beside nil through the rassumfrassum multiplexer, since eglot runs
+one server per buffer; ``nil`` on the test's PATH is a stand-in
+(``fake_nix_server.py``).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import missing, venv_tool
+from conftest import missing, readme_snippet, venv_tool
 
 HERE = Path(__file__).parent
 GUEST_KIND = "modules/guest-kind.nix"
@@ -72,7 +72,9 @@ def git_workspace(root: Path) -> Path:
     return root
 
 
-def run_eglot(emacs, env, workspace: Path, count: int, command: list[str]) -> dict:
+def run_eglot(emacs, env, workspace: Path, count: int, snippet: str) -> dict:
+    init = workspace.parent / "init.el"
+    init.write_text(readme_snippet(snippet))
     result = subprocess.run(
         [
             emacs,
@@ -82,7 +84,7 @@ def run_eglot(emacs, env, workspace: Path, count: int, command: list[str]) -> di
             str(HERE / "eglot_test.el"),
             str(count),
             str(workspace / GUEST_KIND),
-            *command,
+            str(init),
         ],
         check=False,
         capture_output=True,
@@ -94,28 +96,27 @@ def run_eglot(emacs, env, workspace: Path, count: int, command: list[str]) -> di
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_eglot_shows_den_findings_in_flymake(
-    emacs, editor_env, leak_workspace, den_lsp_command
-):
+def test_eglot_shows_den_findings_in_flymake(emacs, editor_env, leak_workspace):
     workspace = git_workspace(leak_workspace)
-    command = [*den_lsp_command, "serve"]
 
-    shown = run_eglot(emacs, editor_env, workspace, 1, command)
+    shown = run_eglot(emacs, editor_env, workspace, 1, "eglot")
 
-    assert shown == {"server": command, "root": f"{workspace}/", "diagnostics": [LEAK]}
+    assert shown == {
+        "server": ["den-lsp", "serve"],
+        "root": f"{workspace}/",
+        "diagnostics": [LEAK],
+    }
 
 
-def test_eglot_with_another_nix_server_through_rass(
-    emacs, editor_env, leak_workspace, den_lsp_command
-):
-    rass = venv_tool("rass")
-    if rass is None:
+def test_eglot_beside_nil_through_rass(emacs, editor_env, leak_workspace):
+    if venv_tool("rass") is None:
         missing("no rass: pip install rassumfrassum")
     workspace = git_workspace(leak_workspace)
-    fake_nil = [sys.executable, str(HERE / "fake_nix_server.py")]
-    command = [rass, "--log-level", "warn", "--", *fake_nil, "--", *den_lsp_command]
-    command.append("serve")
 
-    shown = run_eglot(emacs, editor_env, workspace, 2, command)
+    shown = run_eglot(emacs, editor_env, workspace, 2, "eglot-rass")
 
-    assert shown["diagnostics"] == [FAKE_NIL, LEAK]
+    assert shown == {
+        "server": ["rass", "--", "nil", "--", "den-lsp", "serve"],
+        "root": f"{workspace}/",
+        "diagnostics": [FAKE_NIL, LEAK],
+    }

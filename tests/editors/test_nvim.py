@@ -16,12 +16,11 @@ import contextlib
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, missing, venv_tool
+from conftest import REPO, missing, readme_snippet, venv_tool
 
 HERE = Path(__file__).parent
 PLUGIN = REPO / "editors" / "nvim"
@@ -80,44 +79,42 @@ def _nvim_binary() -> str:
     return nvim
 
 
-def _init_lua(tmp_path: Path, den_lsp: list[str], start: str) -> Path:
-    """A user config with the plugin and ``start`` ("enable" or "setup")."""
-    cmd = [*den_lsp, "serve"]
-    fake_nil = [sys.executable, str(HERE / "fake_nix_server.py")]
+def _init_lua(tmp_path: Path, start: str) -> Path:
+    """README.md's Neovim set-up, with the 0.8-0.10 variant for "setup".
+
+    ``nil`` on the test's PATH is a stand-in (``fake_nix_server.py``),
+    enabled the way a user enables theirs.
+    """
+    snippet = readme_snippet("neovim").replace(
+        "/path/to/den-lsp/editors/nvim", str(PLUGIN)
+    )
+    if start == "setup":
+        snippet = snippet.replace(
+            'vim.lsp.enable("den_ls")', 'require("den_lsp").setup()'
+        )
     lines = [
-        f"vim.opt.runtimepath:prepend({json.dumps(str(PLUGIN))})",
         "vim.opt.swapfile = false",
         f"dofile({json.dumps(str(HERE / 'nvim_helpers.lua'))})",
         "vim.lsp.config('fake_nil', {",
-        f"  cmd = {_lua_list(fake_nil)},",
+        "  cmd = { 'nil' },",
         "  filetypes = { 'nix' },",
         "  root_markers = { 'flake.nix' },",
         "})",
         "vim.lsp.enable('fake_nil')",
+        snippet,
     ]
-    if start == "enable":
-        lines += [
-            f"vim.lsp.config('den_ls', {{ cmd = {_lua_list(cmd)} }})",
-            "vim.lsp.enable('den_ls')",
-        ]
-    else:
-        lines += [f"require('den_lsp').setup({{ cmd = {_lua_list(cmd)} }})"]
     init = tmp_path / "init.lua"
-    init.write_text("\n".join(lines) + "\n")
+    init.write_text("\n".join(lines))
     return init
 
 
-def _lua_list(items: list[str]) -> str:
-    return "{ " + ", ".join(json.dumps(i) for i in items) + " }"
-
-
 @pytest.fixture
-def nvim(request, tmp_path, editor_env, den_lsp_command, monkeypatch):
+def nvim(request, tmp_path, editor_env, monkeypatch):
     """A headless Neovim with the plugin, started the way the test's param says."""
     pynvim_module = pytest.importorskip("pynvim")
     binary = _nvim_binary()
     start = getattr(request, "param", "enable")
-    init = _init_lua(tmp_path, den_lsp_command, start)
+    init = _init_lua(tmp_path, start)
     for key, value in editor_env.items():
         monkeypatch.setenv(key, value)
     session = pynvim_module.attach(
