@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
         help="lowest severity that makes the exit code 1 (default: error)",
     )
     check.add_argument("--profile", choices=PROFILE_CHOICES, help="den API profile")
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the facts cache in the user's cache directory",
+    )
 
     scopes = commands.add_parser("scopes", help="print the static scope graph")
     scopes.add_argument("path", nargs="?", type=Path, default=Path("."))
@@ -103,6 +108,7 @@ def _check(args: argparse.Namespace) -> int:
             return 2
         root = path if path.is_dir() else _workspace_of(path)
         project = Project(root, _overrides(args))
+        project.use_cache = not args.no_cache
         for problem in project.settings_problems:
             print(f"den-lsp: {problem}", file=sys.stderr)
         project.index()

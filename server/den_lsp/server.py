@@ -132,6 +132,7 @@ class DenLanguageServer(LanguageServer):
         self._project: Project | None = None
         self._loose: dict[str, Project] = {}
         self._overrides: dict[str, Any] = {}
+        self._use_cache = True
         self._ready = False
 
     # -- settings ---------------------------------------------------------------
@@ -139,7 +140,15 @@ class DenLanguageServer(LanguageServer):
     @property
     def overrides(self) -> dict[str, Any]:
         """The editor's settings: workspace/configuration over initializationOptions."""
-        return merge_settings(self.init_options, self.client_settings)
+        merged = merge_settings(self.init_options, self.client_settings)
+        merged.pop("cache", None)  # the server's own setting, not the project's
+        return merged
+
+    @property
+    def use_cache(self) -> bool:
+        """Whether to read and write the on-disk facts cache (``"cache": false``)."""
+        merged = merge_settings(self.init_options, self.client_settings)
+        return merged.get("cache", True) is not False
 
     async def pull_configuration(self) -> None:
         if not _client_supports(self, "workspace.configuration"):
@@ -354,6 +363,7 @@ class DenLanguageServer(LanguageServer):
             project = self._loose.get(key)
             if project is None:
                 project = Project(document.loose_root, self._overrides)
+                project.use_cache = self._use_cache
                 project.index()
                 self._loose[key] = project
             return project
@@ -376,6 +386,7 @@ class DenLanguageServer(LanguageServer):
         try:
             if self.root is not None:
                 self._project = Project(self.root, overrides)
+                self._project.use_cache = self._use_cache
                 for problem in self._project.settings_problems:
                     log.warning("%s", problem)
                 self._project.index(progress)
@@ -430,6 +441,7 @@ class DenLanguageServer(LanguageServer):
         """Re-read settings and the whole workspace, then republish everything."""
         progress = await self._begin_progress()
         overrides = self.overrides
+        self._use_cache = self.use_cache
         buffers = [self.buffer(d) for d in self.documents.values()]
         started = time.perf_counter()
         result = await self.analyse(self._rebuild, overrides, buffers, progress)
