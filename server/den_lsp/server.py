@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 NAME = "den-lsp"
 SETTINGS_SECTION = "den"
 WATCHED_GLOBS = ("**/*.nix", f"**/{CONFIG_FILE}")
-# Long enough to fold the keystrokes of a word into one analysis, short
-# enough that diagnostics feel immediate.
-DEBOUNCE_SECONDS = 0.075
 # How long to wait for the client to answer a request of ours before going
 # on without it: a client that never answers must not stop indexing.
 CLIENT_TIMEOUT_SECONDS = 10.0
@@ -125,6 +122,10 @@ class DenLanguageServer(LanguageServer):
         self.documents: dict[str, OpenDocument] = {}
         self.published: Diagnostics = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Documents with an analysis of their text queued or running, and
+        # those edited since: their latest text goes next, once, in one job.
+        self._in_flight: dict[str, int] = {}
+        self._pending: set[str] = set()
         self._tasks: set[asyncio.Task] = set()
 
         # Owned by the analysis thread.
@@ -219,15 +220,27 @@ class DenLanguageServer(LanguageServer):
             text.source.encode("utf-8", "surrogatepass"),
         )
 
-    def schedule(self, uri: str, delay: float = DEBOUNCE_SECONDS) -> None:
-        """Analyse a document's text after ``delay``, once per burst of edits."""
-        if (timer := self._timers.pop(uri, None)) is not None:
-            timer.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[uri] = loop.call_later(delay, self._flush, uri)
+    def schedule(self, uri: str) -> None:
+        """Analyse a document's text as soon as the analysis of its last text is done.
+
+        An edit to a document with no analysis under way goes to the analysis
+        thread at once, after the messages already read (a burst the client
+        sent together folds into one analysis). Edits made while one is under
+        way wait for it and then go together, as the latest text: fast typing
+        never queues an analysis per keystroke, and a quick edit costs no
+        waiting time.
+        """
+        if uri in self._in_flight:
+            self._pending.add(uri)
+            return
+        if uri not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[uri] = loop.call_soon(self._flush, uri)
 
     def _flush(self, uri: str) -> None:
-        self._timers.pop(uri, None)
+        if (timer := self._timers.pop(uri, None)) is not None:
+            timer.cancel()
+        self._pending.discard(uri)
         document = self.documents.get(uri)
         if document is None:
             return
@@ -236,7 +249,18 @@ class DenLanguageServer(LanguageServer):
         ):
             return  # a save, or a rebuild already took this text
         buffer = self.buffer(document)
-        self.spawn(self.run(self._sync, buffer, touched={uri}))
+        self._in_flight[uri] = self._in_flight.get(uri, 0) + 1
+        self.spawn(self._analyse_buffer(buffer))
+
+    async def _analyse_buffer(self, buffer: Buffer) -> None:
+        try:
+            await self.run(self._sync, buffer, touched={buffer.uri})
+        finally:
+            left = self._in_flight.pop(buffer.uri, 1) - 1
+            if left:
+                self._in_flight[buffer.uri] = left
+            elif buffer.uri in self._pending:
+                self._flush(buffer.uri)
 
     def spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -248,16 +272,17 @@ class DenLanguageServer(LanguageServer):
     async def query(self, uri: str, answer: Callable[[Project, str], Any]) -> Any:
         """``answer(project, rel)`` for a document, on the analysis thread.
 
-        Edits still waiting out their debounce are analysed first, so a
-        request made right after typing sees the text as typed. Returns None
-        when the document is unknown, indexing has not finished, or the
-        answer fails (the failure is logged).
+        Edits not yet handed to analysis go first, so a request made right
+        after typing sees the text as typed. Returns None when the document is
+        unknown, indexing has not finished, or the answer fails (the failure
+        is logged). While the workspace indexes the answer is None at once:
+        waiting behind the index would hold the request for as long as it
+        takes, which for a large workspace is many seconds.
         """
         document = self.documents.get(uri)
-        if document is None:
+        if document is None or not self._ready:
             return None
-        if (timer := self._timers.pop(uri, None)) is not None:
-            timer.cancel()
+        if uri in self._timers or uri in self._pending:
             self._flush(uri)
             await asyncio.sleep(0)  # let the flush hand its text to the thread
 
@@ -439,6 +464,7 @@ class DenLanguageServer(LanguageServer):
 
     async def rebuild(self) -> None:
         """Re-read settings and the whole workspace, then republish everything."""
+        self._ready = False  # requests from now on are not held behind the index
         progress = await self._begin_progress()
         overrides = self.overrides
         self._use_cache = self.use_cache
@@ -635,7 +661,7 @@ def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageSer
         if not _is_nix(params.text_document):
             return
         ls.documents[uri] = ls.locate(uri)
-        ls.schedule(uri, delay=0)
+        ls.schedule(uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(
@@ -660,6 +686,7 @@ def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageSer
         uri = params.text_document.uri
         if (timer := ls._timers.pop(uri, None)) is not None:
             timer.cancel()
+        ls._pending.discard(uri)
         document = ls.documents.pop(uri, None)
         ls.clear(uri)
         if document is not None:
