@@ -57,6 +57,10 @@ GUEST_FIELDS = {
         """{ den, ... }: {
           config = { den.schema.guest = { isEntity = true; isolated = true; parent = "host"; }; };
         }""",
+        """(
+          { den, ... }:
+          { den.schema.guest = { isEntity = true; isolated = true; parent = "host"; }; }
+        )""",
     ],
     ids=[
         "dotted",
@@ -65,6 +69,7 @@ GUEST_FIELDS = {
         "config-mkMerge-mkIf",
         "let-interpolated",
         "config-set",
+        "parenthesized-module",
     ],
 )
 def test_kind_fields_read_the_same_in_every_style(text):

@@ -399,6 +399,8 @@ def _module_env(ctx: _Context, function: Node | None) -> Env:
 
 
 def _walk_module(ctx: _Context, top: Node) -> None:
+    # `( { den, ... }: { ... } )` is the same module as without the parentheses.
+    top = _strip_parens(top)
     if top.type == "function_expression":
         env = _module_env(ctx, top)
         body = top.child_by_field_name("body")
