@@ -118,7 +118,7 @@ def _check(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         for rel, state in sorted(project.files.items()):
-            if state.tree is None:
+            if state.binary:
                 print(
                     f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: binary file",
                     file=sys.stderr,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from rapidfuzz import fuzz, process
+
 from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Finding, Fix, Span, TextEdit
 from den_lsp.facts.types import UNKNOWN, Effect, InsertionPoint, Literal
@@ -31,7 +33,18 @@ def replace_fix(title: str, span: Span, text: str, safe: bool) -> Fix:
 
 
 def close_match(word: str, candidates) -> str | None:
-    matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.75)
+    # difflib's ratio counts matching blocks, which never exceed the longest
+    # common subsequence that rapidfuzz's ratio counts: rapidfuzz (in C)
+    # drops every candidate difflib would reject, and difflib then picks
+    # among the few left exactly as it would among all of them. Without the
+    # filter, a workspace of thousands of aspects spends seconds here.
+    names = sorted(candidates)
+    if all(isinstance(name, str) for name in names):
+        likely = process.extract(
+            word, names, scorer=fuzz.ratio, score_cutoff=74.9, limit=None
+        )
+        names = sorted(choice for choice, _, _ in likely)
+    matches = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
     return matches[0] if matches else None
 
 
