@@ -36,16 +36,42 @@ def check(model: Model) -> Iterator[Finding]:
 
 
 def _uses(model: Model) -> Iterator[tuple[str, Span, str]]:
+    reads_delivered = _reads_delivered_children(model)
     for use in model.api_uses:
+        if use.api == "host.deliveredChildren" and reads_delivered:
+            continue
         yield use.api, use.span, use.detail
-    for ref in model.references:
-        if ref.root != "den" and ref.path[:1] == ("deliveredChildren",):
-            yield "host.deliveredChildren", ref.span, ""
-        if ref.bracket is not None and ref.findfile:
-            if any(s in ("provides", "_") for s in ref.path[1:]):
-                yield "bracket-provides", ref.span, ref.bracket
-    if GUEST_OS not in model.classes:
+    if GUEST_OS not in model.classes and not _collects_guest_os(model):
         yield from _guest_os(model)
+
+
+def _reads_delivered_children(model: Model) -> bool:
+    """Whether the workspace's own code reads a host's ``deliveredChildren``.
+
+    A host accepts any attribute, so a policy of the workspace that reads
+    ``host.deliveredChildren`` gives the attribute a meaning den no longer
+    does: then setting it is not a mistake, and neither is reading it.
+    """
+    return any(
+        ref.root != "den" and ref.path[:1] == ("deliveredChildren",)
+        for ref in model.references
+    )
+
+
+def _collects_guest_os(model: Model) -> bool:
+    """Whether some route or forward of the workspace collects class ``guest-os``.
+
+    den still emits an unregistered class key, so a workspace route with
+    ``fromClass = "guest-os"`` delivers that content: the class is then the
+    workspace's own, not den's removed one.
+    """
+    effects = [e for p in model.policies.values() for e in p.effects]
+    for effect in effects + model.loose_effects:
+        for name in ("fromClass", "from"):
+            f = effect.field(name)
+            if f is not None and f.value == GUEST_OS:
+                return True
+    return any(f.from_class == GUEST_OS for f in model.forwards)
 
 
 def _guest_os(model: Model) -> Iterator[tuple[str, Span, str]]:
@@ -56,7 +82,7 @@ def _guest_os(model: Model) -> Iterator[tuple[str, Span, str]]:
     for policy in model.policies.values():
         for effect in policy.effects:
             for f in effect.fields:
-                if f.value == GUEST_OS and f.name in ("fromClass", "intoClass"):
+                if f.value == GUEST_OS and f.name == "intoClass":
                     yield GUEST_OS, f.value_span, ""
 
 
@@ -78,8 +104,8 @@ _REMOVED = {
     ),
     "den.deliveredChild": lambda _: (
         "`den.deliveredChild` was removed with den's delivered-child policy: the "
-        "option no longer exists, so evaluation fails with \"The option "
-        "`den.deliveredChild` does not exist\". Declare the guest as an isolated "
+        'option no longer exists, so evaluation fails with "The option '
+        '`den.deliveredChild` does not exist". Declare the guest as an isolated '
         "kind (`den.schema.<kind>.isolated = true`) that a host policy creates "
         "with `resolve.to.withIncludes`, delivered by a route with "
         "`appendToParent = true`."
@@ -94,7 +120,7 @@ _REMOVED = {
     "den.ctx.into": lambda name: (
         f"den's compatibility shim for `den.ctx` drops `into`, so this transition "
         f"out of `{name or 'the context'}` never runs. Write it as a policy that "
-        "returns `resolve.to \"<kind>\" { ... }` and add it to "
+        'returns `resolve.to "<kind>" { ... }` and add it to '
         f"`den.schema.{name or '<kind>'}.includes`."
     ),
 }
@@ -115,11 +141,5 @@ _DEPRECATED = {
         f"`den.lib.take{'.' + member if member else ''}` is deprecated and warns on "
         "every evaluation: den now passes a function only the context it names, "
         "and skips it where that context is missing. Use the function directly."
-    ),
-    "bracket-provides": lambda text: (
-        f"`<{text}>` goes through `provides`, which den keeps only for "
-        "compatibility: in angle brackets `/` now means direct nesting, and a "
-        "provides child is also a direct key. Write the path without "
-        "`provides`/`_`."
     ),
 }

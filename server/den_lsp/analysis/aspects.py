@@ -91,6 +91,10 @@ def _unknown_class_keys(model: Model) -> Iterator[Finding]:
                     continue
                 if not child.definitions or not child.shapes() <= {"attrs", "function"}:
                     continue
+                if child.shapes() == {"attrs"} and not child.children:
+                    # An empty set loses nothing, and is how a placeholder
+                    # for a nested aspect is written.
+                    continue
                 suggestion = _class_match(name, candidates)
                 if suggestion is None:
                     continue
@@ -99,7 +103,9 @@ def _unknown_class_keys(model: Model) -> Iterator[Finding]:
                 if model.words.get(name, 0) > defined_keys.get(name, 0):
                     continue
                 for definition in child.definitions:
-                    yield _unknown_class_key(tree, path, name, suggestion, definition.span)
+                    yield _unknown_class_key(
+                        tree, path, name, suggestion, definition.span
+                    )
 
 
 def _key_counts(model: Model) -> dict[str, int]:
@@ -142,8 +148,7 @@ def _unknown_class_key(
         span,
         f"`{name}` on `{aspect_label(tree, path)}` is not a class den knows: den "
         f"emits this content as class `{name}`, which nothing instantiates or "
-        "routes, so it never reaches a configuration."
-        + did_you_mean(suggestion),
+        "routes, so it never reaches a configuration." + did_you_mean(suggestion),
         replace_fix(f"Use class `{suggestion}`", span, suggestion, safe=False),
     )
 
@@ -162,6 +167,11 @@ def _host_class(host_facts: list[Host]) -> object:
     return UNKNOWN
 
 
+def _users_naming_their_aspect(model: Model) -> set[tuple[str, str]]:
+    """(host, user) pairs whose user sets `aspect`, in any file of the host."""
+    return {(h.name, user) for h in model.hosts for user in h.user_aspects}
+
+
 def _hosts_by_name(model: Model) -> dict[str, list[Host]]:
     hosts: dict[str, list[Host]] = {}
     for host in model.hosts:
@@ -172,13 +182,14 @@ def _hosts_by_name(model: Model) -> dict[str, list[Host]]:
 def entity_aspects(model: Model) -> dict[tuple[str, ...], set[str]]:
     """Aspects den walks as an entity's own, with the entity's kind."""
     found: dict[tuple[str, ...], set[str]] = {}
+    named = _users_naming_their_aspect(model)
     for name, facts in _hosts_by_name(model).items():
         if not any(h.aspect_set for h in facts):
             found.setdefault((name,), set()).add("host")
         for host in facts:
             for user in host.users:
                 found.setdefault((name, user), set()).add("user")
-                if user not in host.user_aspects:
+                if (name, user) not in named:
                     found.setdefault((user,), set()).add("user")
     for home in model.home_names:
         found.setdefault((home,), set()).add("home")
@@ -289,7 +300,9 @@ def _home_at_host(model: Model, name: str, home_class: str, span: Span) -> Findi
 
 def _entity_without_aspect(model: Model) -> Iterator[Finding]:
     trees = model.trees
-    if model.has_external_modules or not _root_visible(model):
+    # A namespace from another flake adds only `den.ful.<name>` aspects and
+    # classes, never `den.aspects`; modules imported from outside may.
+    if model.external_imports or not _root_visible(model):
         return
     top = trees.top_level(ASPECTS)
     if any(
@@ -305,9 +318,12 @@ def _entity_without_aspect(model: Model) -> Iterator[Finding]:
             continue
         yield _missing_entity_aspect("Host", name, facts[0].span, top)
     reported: set[str] = set()
+    # A host is often written across files: its users in one, a user's
+    # `aspect` in another.
+    named = _users_naming_their_aspect(model)
     for host in sorted(model.hosts, key=lambda h: (h.span.path, h.span.start_byte)):
         for user, span in host.user_spans:
-            if user in reported or user in host.user_aspects:
+            if user in reported or (host.name, user) in named:
                 continue
             if trees.defined(ASPECTS, (user,)) is not False:
                 continue
@@ -356,12 +372,15 @@ def _missing_entity_aspect(
 
 
 def _unknown_aspect(model: Model) -> Iterator[Finding]:
-    if model.has_external_modules:
+    # Modules imported from outside may define any aspect. A namespace from
+    # another flake only hides its own aspects: references into it are left
+    # alone even where the workspace adds aspects to it.
+    if model.external_imports:
         return
-    namespaces = model.local_namespaces | {
-        t[1] for t in model.trees.roots if t[0] == "ful"
-    }
     external = set(model.namespaces) - model.local_namespaces
+    namespaces = (
+        model.local_namespaces | {t[1] for t in model.trees.roots if t[0] == "ful"}
+    ) - external
     top = model.trees.top_level(ASPECTS)
     entities = {h.name for h in model.hosts} | model.user_names | model.home_names
     seen: set[Span] = set()
@@ -451,8 +470,9 @@ def _unknown_aspect_finding(
         )
     message = f"`{label}` is not defined anywhere in this configuration: {consequence}."
     if suggestion is not None:
-        message += f" Did you mean `{aspect_label(aspect.tree, prefix[:-1] + (suggestion,))}`?"
+        message += (
+            f" Did you mean `{aspect_label(aspect.tree, prefix[:-1] + (suggestion,))}`?"
+        )
     else:
         message += f" Define `{label}`, or fix the name."
     return finding("den/unknown-aspect", span, message)
-

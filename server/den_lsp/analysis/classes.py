@@ -126,4 +126,3 @@ def _never_authored(name: str, span: Span) -> Finding:
         f"`{name}` on an aspect walked where the route fires, or route the class "
         "that holds it.",
     )
-

@@ -172,7 +172,7 @@ den.policies.p = { host, ... }: [
         Severity.WARNING,
         "A kind name that is not declared",
         what=(
-            "`resolve.to \"<kind>\"` on an undeclared kind creates a scope with no "
+            '`resolve.to "<kind>"` on an undeclared kind creates a scope with no '
             "schema includes, no entity aspect, never isolated; a `parent` naming an "
             "undeclared kind makes den's relationship fan-out silently wrong."
         ),
@@ -197,8 +197,8 @@ den.policies.p = { host, ... }: [
         Severity.ERROR,
         "Route fields that cannot be given together",
         what=(
-            "`path` with `intoPath` makes den throw \"pass either intoPath or path, "
-            "not both\"; `appendToParent` with `collectScopeId` moves the collection "
+            '`path` with `intoPath` makes den throw "pass either intoPath or path, '
+            'not both"; `appendToParent` with `collectScopeId` moves the collection '
             "root and the append target at once."
         ),
         wrong="""(den.lib.policy.route { fromClass = "os"; intoClass = "nixos"; path = [ ]; intoPath = [ "a" ]; })""",
@@ -220,13 +220,12 @@ den.policies.p = { host, ... }: [
         right="""(den.lib.policy.route { fromClass = "nixos"; intoClass = "nixos";
   path = [ "microvm" "vms" guest.name "config" ]; appendToParent = true;
   reinstantiate = true; })""",
-        fix="Add `reinstantiate = true;` (with `deliver`: `mode = \"verbatim\";`).",
+        fix='Add `reinstantiate = true;` (with `deliver`: `mode = "verbatim";`).',
     ),
     Code(
         "den/unknown-class",
         Severity.WARNING,
-        "An aspect key or route class that is no class den knows, close to one "
-        "that is",
+        "An aspect key or route class that is no class den knows, close to one that is",
         what=(
             "den classifies each aspect key: structural keys, quirks and registered "
             "classes have a meaning, an attribute set holding such keys is a nested "
@@ -352,7 +351,7 @@ den.aspects.iglo.nixos = { };""",
         right="""den.aspects.igloo.nixos = { };""",
         fix=(
             "Define `den.aspects.<name>` or set the entity's `aspect`. Silence with "
-            "`\"den/entity-without-aspect\" = \"off\"` when empty aspects are intended."
+            '`"den/entity-without-aspect" = "off"` when empty aspects are intended.'
         ),
     ),
     Code(
@@ -361,7 +360,7 @@ den.aspects.iglo.nixos = { };""",
         "An includes, excludes or angle-bracket reference to an aspect defined nowhere",
         what=(
             "Referencing `den.aspects.<path>` that no module defines fails the "
-            "evaluation (\"attribute '...' missing\"; with angle brackets: \"Aspect "
+            'evaluation ("attribute \'...\' missing"; with angle brackets: "Aspect '
             "not found\"). den creates an entity's own aspect itself, so "
             "`den.aspects.<host>` is always defined. den-lsp stays silent when an "
             "aspect set on the way is computed or imported, and for namespaces "
@@ -395,16 +394,16 @@ den.aspects.web.nixos.services.nginx.enable = true;   # in an isolated guest kin
         tags=(DEPRECATED,),
         what=(
             "den keeps `den.ctx.<name>` (turned into `den.schema.<name>.includes`), "
-            "`den.lib.parametric` and `den.lib.take` working with a warning on every "
-            "evaluation, and resolves a `provides`/`_` segment in angle brackets "
-            "only for compatibility. They are den's own API before policies; that "
-            "profile (`ctx`) reports nothing."
+            "`den.lib.parametric` and `den.lib.take` working, with a warning on "
+            "every evaluation. They are den's own API before policies; that "
+            "profile (`ctx`) reports nothing. `den.lib.take.unused`, a plain "
+            "helper den does not warn about, is not reported."
         ),
         wrong="""den.ctx.host.includes = [ den.aspects.base ];
 den.aspects.x.includes = [ (den.lib.take.atLeast ({ host, ... }: { })) ];""",
         right="""den.schema.host.includes = [ den.aspects.base ];
 den.aspects.x.includes = [ ({ host, ... }: { }) ];""",
-        fix="Use the replacement the message names, or set `profile = \"ctx\"` for den before policies.",
+        fix='Use the replacement the message names, or set `profile = "ctx"` for den before policies.',
     ),
     Code(
         "den/closed-context-args",
@@ -414,7 +413,7 @@ den.aspects.x.includes = [ ({ host, ... }: { }) ];""",
             "den calls a policy with the whole context of the scope it fires in "
             "(`self` and every kind and key bound there), not only the arguments it "
             "names. A closed argument set (`{ host }:` without `...`) makes that "
-            "call fail with \"called with unexpected argument\". Parametric aspects "
+            'call fail with "called with unexpected argument". Parametric aspects '
             "are different: den passes them only the arguments they name, so a "
             "closed set is fine there and is not reported."
         ),

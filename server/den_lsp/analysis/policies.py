@@ -68,7 +68,9 @@ def _referenced_policies(model: Model) -> tuple[set[str], bool]:
 
 
 def _never_activated(model: Model) -> Iterator[Finding]:
-    if model.has_external_modules:
+    # Modules imported from outside may include any policy; a namespace from
+    # another flake adds aspects evaluated against its own policies, not ours.
+    if model.external_imports:
         return
     referenced, wholesale = _referenced_policies(model)
     if wholesale:
@@ -195,7 +197,7 @@ def _closed_args(model: Model) -> Iterator[Finding]:
             f"{policy_label(policy)} takes a closed argument set "
             f"(`{{ {written} }}`), but den calls a policy with the whole context "
             "of the scope it fires in: `self` and every kind and key bound there, "
-            "not only the arguments it names. The call fails with \"called with "
-            f"unexpected argument\". Add `...`: `{{ {written + ', ' if written else ''}... }}`.",
+            'not only the arguments it names. The call fails with "called with '
+            f'unexpected argument". Add `...`: `{{ {written + ", " if written else ""}... }}`.',
             *fixes,
         )

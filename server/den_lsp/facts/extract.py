@@ -242,8 +242,12 @@ def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
     """All den facts of one file. Never raises on odd input."""
     counts = words(tree.source)
     top = next((n for n in tree.root.named_children if n.type != "comment"), None)
+    # A flake-parts module that only imports other flakes' modules names no
+    # den option, yet those modules may add aspects, classes and policies.
     if top is None or not (
-        has_den_anchor(tree) or _may_define_namespace(tree.source, top)
+        has_den_anchor(tree)
+        or _may_define_namespace(tree.source, top)
+        or b"flakeModule" in tree.source
     ):
         return FileFacts(path, words=counts)
     ctx = _Context(path, tree, index, Evaluator(tree.source, _known_with_name))

@@ -15,11 +15,17 @@ from typing import Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from den_lsp.analysis.codes import CODES, DEPRECATED, UNNECESSARY
 from den_lsp.analysis.findings import Finding, Fix, Severity, Span
 
 SOURCE = "den-lsp"
 
 UriOf = Callable[[str], str]
+
+_TAGS = {
+    UNNECESSARY: types.DiagnosticTag.Unnecessary,
+    DEPRECATED: types.DiagnosticTag.Deprecated,
+}
 
 _SEVERITY = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -79,12 +85,17 @@ def to_diagnostic(
     if isinstance(uri_of, Path):
         uri_of = _under(uri_of)
     fixes = [fix_data(fix, uri_of) for fix in finding.fixes]
+    # The registry tags a rule whose construct has no effect (shown faded) or
+    # is deprecated (shown struck through).
+    code = CODES.get(finding.code)
+    tags = [_TAGS[t] for t in code.tags if t in _TAGS] if code is not None else []
     return types.Diagnostic(
         range=to_range(finding.span),
         severity=_SEVERITY[finding.severity],
         code=finding.code,
         source=SOURCE,
         message=finding.message,
+        tags=tags or None,
         data=fixes,
     )
 

@@ -22,7 +22,9 @@ from den_lsp.syntax.span import Span
 UNUSED = "den/unused-suppression"
 MARKER = b"den-lsp:"
 
-_DIRECTIVE = re.compile(rb"den-lsp:[ \t]*(ignore-file|ignore)\b(?:[ \t]*\[([^\]\n]*)\])?")
+_DIRECTIVE = re.compile(
+    rb"den-lsp:[ \t]*(ignore-file|ignore)\b(?:[ \t]*\[([^\]\n]*)\])?"
+)
 
 
 @dataclass(frozen=True)
@@ -123,9 +125,7 @@ class FileText(Protocol):
     tree: object
 
 
-def apply(
-    findings: Iterable[Finding], files: Mapping[str, FileText]
-) -> list[Finding]:
+def apply(findings: Iterable[Finding], files: Mapping[str, FileText]) -> list[Finding]:
     """The findings no suppression silences, plus one per unused suppression."""
     by_path: dict[str, list[Directive]] = {}
     for path, file in files.items():

@@ -128,7 +128,9 @@ class AspectTrees:
         root = self.roots.get(tree)
         return set(root.children) if root is not None else set()
 
-    def walk(self, tree: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], AspectNode]]:
+    def walk(
+        self, tree: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str, ...], AspectNode]]:
         """Every node of a tree with its (normalised) path."""
         root = self.roots.get(tree)
         if root is None:
@@ -259,10 +261,14 @@ def walked_kinds(
             continue
         owner = inc.owner
         if owner[0] == "schema":
-            walked[target].add(owner[1] if owner[1] in KNOWN_WALK_KINDS else UNKNOWN_KIND)
+            walked[target].add(
+                owner[1] if owner[1] in KNOWN_WALK_KINDS else UNKNOWN_KIND
+            )
             continue
         if owner[0] == "ctx" and len(owner) == 2:
-            walked[target].add(owner[1] if owner[1] in KNOWN_WALK_KINDS else UNKNOWN_KIND)
+            walked[target].add(
+                owner[1] if owner[1] in KNOWN_WALK_KINDS else UNKNOWN_KIND
+            )
             continue
         provided = _provides_kinds(owner, user_names)
         if provided is not None:

@@ -71,8 +71,7 @@ class Profile:
     # there, inert (den's fix for its issue 609), instead of reaching users.
     home_content_at_host_inert: bool = False
     # API this generation removed or deprecated, by the names of ApiUse
-    # (plus `guest-os` for the class and `bracket-provides` for a provides
-    # segment in an angle-bracket path).
+    # (plus `guest-os` for the class).
     removed_api: frozenset[str] = frozenset()
     deprecated_api: frozenset[str] = frozenset()
 
@@ -102,9 +101,7 @@ ISOLATION = Profile(
             "den.ctx.into",
         }
     ),
-    deprecated_api=frozenset(
-        {"den.ctx", "den.lib.parametric", "den.lib.take", "bracket-provides"}
-    ),
+    deprecated_api=frozenset({"den.ctx", "den.lib.parametric", "den.lib.take"}),
 )
 
 ISOLATION_DESIGN = Profile(
