@@ -271,6 +271,29 @@ def test_includes_of_kinds_default_and_aspects():
     }
 
 
+def test_modules_written_in_imports_are_read_as_the_file_s_own():
+    text = """{ den, lib, ... }: {
+      imports =
+        let
+          two = { pkgs, ... }: { den.aspects.foo.nixos.environment.systemPackages = [ pkgs.hello ]; };
+        in
+        [
+          { den.schema.guest.isolated = true; }
+          two
+          ./other.nix
+        ];
+    }"""
+    facts = facts_of(text)
+
+    assert {(f.kind, f.name, f.value) for f in facts.kind_fields} == {
+        ("guest", "isolated", True)
+    }
+    assert [(a.path, [k for k, _ in a.keys]) for a in facts.aspects] == [
+        (("foo",), ["nixos"])
+    ]
+    assert facts.external_imports == ()
+
+
 def test_hosts_homes_classes_aspects():
     text = """{ den, ... }: {
       den.hosts.x86_64-linux.igloo = { users.tux = { }; };

@@ -620,9 +620,11 @@ SAFE_INPUTS = frozenset(
 
 
 def _record_imports(ctx: _Context, node: Node, env: Env) -> None:
-    """Top-level ``imports``: note each module that comes from outside."""
-    for element, element_env, _ in _elements(ctx, node, env, False):
+    """Top-level ``imports``: read modules written in place, note outside ones."""
+    for element, element_env, maybe in _elements(ctx, node, env, False):
         element = _strip_parens(element)
+        if _walk_module_in_place(ctx, element, element_env, maybe):
+            continue
         if element.type == "path_expression":
             if not ctx.text(element).startswith("./"):
                 ctx.external_imports.append(
@@ -648,6 +650,35 @@ def _record_imports(ctx: _Context, node: Node, env: Env) -> None:
             if root == "inputs" and len(value.path) > 1 and value.path[1] in SAFE_INPUTS:
                 continue
         ctx.external_imports.append(Named(ctx.text(element), ctx.span(element)))
+
+
+def _walk_module_in_place(ctx: _Context, node: Node, env: Env, maybe: bool) -> bool:
+    """Walk a module listed in ``imports`` that this file writes itself.
+
+    ``imports = [ { den.aspects.a = ...; } ]``, or a ``let``-bound module
+    listed by name, defines den names exactly as the importing module does.
+    Returns whether ``node`` was such a module.
+    """
+    if node.type == "variable_expression":
+        target = _same_file_definition(ctx, node, env)
+        if target is None or id(target[0]) in ctx.visiting:
+            return False
+        node, env = _strip_parens(target[0]), target[1]
+    if node.type == "function_expression":
+        body = node.child_by_field_name("body")
+        if body is None:
+            return True
+        # The module's own arguments shadow the importing module's names.
+        env = Env(_module_env(ctx, node).names, parent=env)
+        node = body
+    if node.type not in ("attrset_expression", "rec_attrset_expression", "let_expression"):
+        return False
+    ctx.visiting.add(id(node))
+    try:
+        _walk_value(ctx, node, env, (), maybe)
+    finally:
+        ctx.visiting.discard(id(node))
+    return True
 
 
 def _walk_inherit(
