@@ -44,6 +44,8 @@ class Workspace:
     client: LanguageClient
     root: Path
     marks: list[Marked]
+    # What the server answered to `initialize`: its capabilities.
+    initialized: types.InitializeResult | None = None
 
     def uri(self, rel: str) -> str:
         return from_fs_path(str(self.root / rel))
@@ -88,14 +90,14 @@ async def start(
     """Write ``files`` under ``root`` and initialize a session on it."""
     marks = write_workspace(root, files)
     uri = from_fs_path(str(root))
-    await client.initialize_session(
+    initialized = await client.initialize_session(
         types.InitializeParams(
             capabilities=capabilities or client_capabilities(spec),
             root_uri=uri,
             workspace_folders=[types.WorkspaceFolder(uri=uri, name="workspace")],
         )
     )
-    return Workspace(client, root, marks)
+    return Workspace(client, root, marks, initialized)
 
 
 def located(location: types.Location, root: Path) -> tuple[str, tuple, tuple]:

@@ -168,6 +168,9 @@ class _Frame:
     # The path of the value being written, after the `=`.
     value_path: tuple[str, ...] | None = None
     keys: set[str] = field(default_factory=set)
+    # Every attribute path bound in this set so far (`isEntity` and
+    # `den.schema.guest.isolated` alike), relative to the set.
+    written: set[tuple[str, ...]] = field(default_factory=set)
     formals: bool = False
     previous: str | None = None
     # The function being called in the current expression (`den.lib.policy.
@@ -401,6 +404,8 @@ def _punctuation(frames: list[_Frame], token: str) -> None:
         pending = frame.pending
         if pending and isinstance(pending[0], str):
             frame.keys.add(pending[0])
+        if pending and None not in pending:
+            frame.written.add(tuple(pending))  # type: ignore[arg-type]
         if frame.opener == "{" and frame.path is not None and None not in pending:
             frame.value_path = (*frame.path, *pending)  # type: ignore[arg-type]
         frame.previous = "="
@@ -464,6 +469,10 @@ class Completion:
     # The text the completion replaces: from here to the cursor.
     replace: Span
     sort: str = ""
+    # For clients that take snippets: the whole binding, with tab stops
+    # (`isolated = ${1:true};$0`). None where only the name fits, such as a
+    # name whose `=` is already written after the cursor.
+    snippet: str | None = None
 
 
 _POLICIES = re.compile(r"(?<![\w'.-])(?:config\.)?den\.policies\.([A-Za-z0-9_'-]*)$")
@@ -471,11 +480,27 @@ _ASPECTS = re.compile(
     r"(?<![\w'.-])(?:config\.)?den\.aspects\.((?:[A-Za-z0-9_'-]+\.)*[A-Za-z0-9_'-]*)$"
 )
 _SCHEMA = re.compile(r"(?<![\w'.-])(?:config\.)?den\.schema\.([A-Za-z0-9_'-]*)$")
-_KIND_STRING = re.compile(
-    r"(?:\bresolve(?:\.shared)?\.to(?:\.withIncludes)?|\bparent\s*=|"
-    r"\bcollectScopeId\s*=)\s*$"
+_RESOLVE_STRING = re.compile(r"\bresolve(?:\.shared)?\.to(?:\.withIncludes)?\s*$")
+# A string that is the value of one of these fields, written before it.
+_FIELD_STRING = re.compile(
+    r"\b(parent|collectScopeId|fromClass|intoClass|from|to|class)\s*=\s*$"
 )
-_CLASS_STRING = re.compile(r"\b(?:fromClass|intoClass|from|to|class)\s*=\s*$")
+_KIND_FIELDS = frozenset({"parent", "collectScopeId"})
+# `from` and `to` are common words; they name classes only in `deliver`.
+_DELIVER_ONLY = frozenset({"from", "to"})
+
+# The value a field's snippet starts with, by the type den reads.
+_SNIPPET_VALUES = {
+    **dict.fromkeys(
+        ("fromClass", "intoClass", "from", "to", "mode", "parent", "collectScopeId"),
+        '"$1"',
+    ),
+    **dict.fromkeys(("path", "intoPath", "at", "includes", "excludes"), "[ $1 ]"),
+    **dict.fromkeys(
+        ("collectSubtree", "appendToParent", "reinstantiate", "isolated", "isEntity"),
+        "${1:true}",
+    ),
+}
 
 
 def completions_at(
@@ -509,17 +534,12 @@ def _completions(
         before = state.source[
             max(0, context.string_start - 200) : context.string_start - 1
         ]
-        before_text = before.decode("utf-8", "replace")
-        replace = span_back(len(typed.encode()))
-        if _KIND_STRING.search(before_text):
-            return _kinds(model, replace)
-        if _CLASS_STRING.search(before_text):
-            return _classes(model, replace)
-        return []
+        return _in_string(
+            model, context, before.decode("utf-8", "replace"), span_back(len(typed))
+        )
 
     before = state.source[max(0, offset - 300) : offset].decode("utf-8", "replace")
     word = context.word
-    found: list[Completion] = []
     if (match := _POLICIES.search(before)) is not None:
         return _policies(model, span_back(len(match.group(1).encode())))
     if (match := _ASPECTS.search(before)) is not None and not context.key_position:
@@ -531,12 +551,15 @@ def _completions(
 
     frame = context.frame
     replace = span_back(len(word.encode()))
+    # A binding whose `=` already follows the cursor gets its name only.
+    bind = not _continues(state.source, offset)
     if frame.head in ("route", "deliver") and not frame.pending:
-        return _fields(model, frame.head, frame.keys, replace)
+        return _fields(model, frame.head, _written_under(frame, ()), replace, bind)
     path = context.key_path
     if any(p is None for p in path):
-        return found
+        return []
     names = [p for p in path if p is not None]
+    written = _written_under(frame, tuple(names))
     if names[:1] == ["config"]:
         names = names[1:]
     if names == ["den", "policies"]:
@@ -544,16 +567,82 @@ def _completions(
     if names == ["den", "schema"]:
         return _kinds(model, replace)
     if len(names) == 3 and names[:2] == ["den", "schema"]:
-        return _schema_fields(model, frame.keys, replace)
+        return _schema_fields(written, replace, bind)
+    if names == ["den", "default"]:
+        return _classes(model, replace, exclude=written)
     if names[:2] == ["den", "aspects"]:
-        written = names[2:]
-        prefix = ".".join(written + [word])
-        aspects = _aspects(model, prefix, span_back(len(prefix.encode())))
+        below = names[2:]
+        # Elements of the aspect path written in enclosing sets
+        # (`den.aspects.igloo = { ... }`) are not in front of the cursor:
+        # the sub-aspect's label and edit start after them.
+        outside = below[: max(0, len(below) - len(frame.pending))]
+        typed = ".".join([*below[len(outside) :], word])
+        aspects = _aspects(
+            model, ".".join([*outside, typed]), span_back(len(typed.encode())), outside
+        )
         classes = set(model.classes) | BUILTIN_CLASSES
-        if written and not any(n in classes or n in _STRUCTURAL_KEYS for n in written):
-            return _classes(model, replace, exclude=frame.keys) + aspects
+        if below and not any(n in classes or n in _STRUCTURAL_KEYS for n in below):
+            return _classes(model, replace, exclude=written) + aspects
         return aspects
-    return found
+    return []
+
+
+def _in_string(
+    model: Model, context: CursorContext, before: str, replace: Span
+) -> list[Completion]:
+    """Names for the string at the cursor, by what the text before it calls it."""
+    if _RESOLVE_STRING.search(before):
+        return _kinds(model, replace)
+    match = _FIELD_STRING.search(before)
+    if match is None:
+        return []
+    name = match.group(1)
+    frame = context.frame
+    if name in _DELIVER_ONLY and frame.head != "deliver":
+        return []
+    if name == "parent":
+        # `parent` names a kind only in `den.schema.<kind>`; elsewhere it is
+        # some other option's. A set whose place is unknown may be either.
+        if frame.path is None or None in frame.pending:
+            return _kinds(model, replace)
+        full = [*frame.path, *frame.pending]
+        if full[:1] == ["config"]:
+            full = full[1:]
+        if len(full) != 4 or full[:2] != ["den", "schema"] or full[3] != "parent":
+            return []
+        # A kind is not its own parent.
+        return [k for k in _kinds(model, replace) if k.label != full[2]]
+    if name in _KIND_FIELDS:
+        return _kinds(model, replace)
+    return _classes(model, replace)
+
+
+def _written_under(frame: _Frame, path: tuple[str, ...]) -> set[str]:
+    """The names the cursor's set already binds under ``path``.
+
+    ``path`` runs from the module's top (or from the set itself, for a set
+    whose place is unknown); ``isEntity`` for ``den.schema.guest`` whether the
+    file wrote ``den.schema.guest = { isEntity = ...; }`` or
+    ``den.schema.guest.isEntity = ...;`` in the same set.
+    """
+    own = frame.path or ()
+    names = set()
+    for written in frame.written:
+        full = (*own, *written)
+        if len(full) > len(path) and full[: len(path)] == path:
+            names.add(full[len(path)])
+    return names
+
+
+def _continues(source: bytes, offset: int) -> bool:
+    """Whether the binding's `=` (or the rest of its path) follows the cursor."""
+    rest = source[offset : offset + 200].decode("utf-8", "replace")
+    rest = re.sub(r"^[A-Za-z0-9_'-]*[ \t]*", "", rest)
+    return rest.startswith(("=", ".")) and not rest.startswith("==")
+
+
+def _snippet(name: str) -> str:
+    return f"{name} = {_SNIPPET_VALUES.get(name, '$1')};$0"
 
 
 def _kinds(model: Model, replace: Span) -> list[Completion]:
@@ -614,26 +703,40 @@ def _policies(model: Model, replace: Span) -> list[Completion]:
     return items
 
 
-def _aspects(model: Model, typed: str, replace: Span) -> list[Completion]:
+def _aspects(
+    model: Model, typed: str, replace: Span, outside: list[str] | None = None
+) -> list[Completion]:
+    """Aspect paths that continue ``typed``, labelled after ``outside``'s elements."""
+    # den makes an aspect for every host and user, and includes the key of a
+    # host's aspect named after one of its users at that user's scope.
     paths = {".".join(a.path) for a in model.aspects}
     paths |= {h.name for h in model.hosts}
     paths |= {u for h in model.hosts for u in h.users}
+    paths |= {f"{h.name}.{u}" for h in model.hosts for u in h.users}
+    skip = len(".".join(outside)) + 1 if outside else 0
     return [
-        Completion(path, "aspect", "aspect", aspect_hover(model, path), replace, "2")
+        Completion(
+            path[skip:], "aspect", "aspect", aspect_hover(model, path), replace, "2"
+        )
         for path in sorted(paths)
         if path.startswith(typed.rsplit(".", 1)[0] + ".") or "." not in typed
     ]
 
 
 def _fields(
-    model: Model, head: str, written: set[str], replace: Span
+    model: Model, head: str, written: set[str], replace: Span, bind: bool
 ) -> list[Completion]:
     profile = model.profile
+
+    def item(name: str, detail: str, doc: str, sort: str) -> Completion:
+        snippet = _snippet(name) if bind else None
+        return Completion(name, "field", detail, doc, replace, sort, snippet)
+
     if head == "deliver":
         if not profile.has_deliver:
             return []
         return [
-            Completion(name, "field", "deliver field", doc, replace, "0")
+            item(name, "deliver field", doc, "0")
             for name, doc in DELIVER_FIELD_DOCS.items()
             if name in profile.deliver_fields and name not in written
         ]
@@ -641,17 +744,21 @@ def _fields(
     for name in sorted(profile.route_fields - written):
         doc = ROUTE_FIELD_DOCS.get(name)
         sort = "0" if doc and name != "sourceScopeId" else "1"
-        items.append(
-            Completion(
-                name, "field", "route field", doc or FORWARD_FIELD_DOC, replace, sort
-            )
-        )
+        items.append(item(name, "route field", doc or FORWARD_FIELD_DOC, sort))
     return items
 
 
-def _schema_fields(model: Model, written: set[str], replace: Span) -> list[Completion]:
+def _schema_fields(written: set[str], replace: Span, bind: bool) -> list[Completion]:
     return [
-        Completion(name, "field", "den.schema field", doc, replace, "0")
+        Completion(
+            name,
+            "field",
+            "den.schema field",
+            doc,
+            replace,
+            "0",
+            _snippet(name) if bind else None,
+        )
         for name, doc in SCHEMA_FIELD_DOCS.items()
         if name not in written
     ]
@@ -679,38 +786,60 @@ def _item_kinds(ls: "DenLanguageServer") -> set[int]:
     return set(kinds.value_set) if kinds and kinds.value_set else set(_BASE_ITEM_KINDS)
 
 
-def _wants_markdown(ls: "DenLanguageServer") -> bool:
+def _documentation_format(ls: "DenLanguageServer") -> str | None:
+    """Markdown or plain text, as the client takes completion documentation.
+
+    None for a client that lists no format: it gets a plain string.
+    """
     capabilities = ls.client_capabilities.text_document
     completion = capabilities.completion if capabilities is not None else None
     item = completion.completion_item if completion is not None else None
-    formats = item.documentation_format if item is not None else None
-    return bool(formats) and types.MarkupKind.Markdown in formats
+    formats = (item.documentation_format if item is not None else None) or ()
+    for wanted in (types.MarkupKind.Markdown, types.MarkupKind.PlainText):
+        if wanted in formats:
+            return wanted
+    return None
+
+
+def _wants_snippets(ls: "DenLanguageServer") -> bool:
+    capabilities = ls.client_capabilities.text_document
+    completion = capabilities.completion if capabilities is not None else None
+    item = completion.completion_item if completion is not None else None
+    return bool(item is not None and item.snippet_support)
 
 
 def to_item(
-    completion: Completion, markdown: bool, kinds: set[int] | frozenset[int]
+    completion: Completion,
+    documentation_format: str | None,
+    kinds: set[int] | frozenset[int],
+    snippets: bool = False,
 ) -> types.CompletionItem:
-    documentation = None
+    documentation: types.MarkupContent | str | None = None
     if completion.documentation:
-        documentation = types.MarkupContent(
-            kind=types.MarkupKind.Markdown if markdown else types.MarkupKind.PlainText,
-            value=(
-                completion.documentation
-                if markdown
-                else plain_text(completion.documentation)
-            ),
-        )
+        if documentation_format == types.MarkupKind.Markdown:
+            documentation = types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=completion.documentation
+            )
+        elif documentation_format == types.MarkupKind.PlainText:
+            documentation = types.MarkupContent(
+                kind=types.MarkupKind.PlainText,
+                value=plain_text(completion.documentation),
+            )
+        else:
+            documentation = plain_text(completion.documentation)
     kind = _ITEM_KINDS[completion.category]
     if kind not in kinds:
         kind = types.CompletionItemKind.Class  # a kind among the first eighteen
+    snippet = completion.snippet if snippets else None
     return types.CompletionItem(
         label=completion.label,
         kind=kind,
         detail=completion.detail,
         documentation=documentation,
         sort_text=f"{completion.sort}{completion.label}",
+        insert_text_format=types.InsertTextFormat.Snippet if snippet else None,
         text_edit=types.TextEdit(
-            range=to_range(completion.replace), new_text=completion.label
+            range=to_range(completion.replace), new_text=snippet or completion.label
         ),
     )
 
@@ -722,12 +851,13 @@ def register(server: "DenLanguageServer") -> None:
     )
     async def completion(ls: "DenLanguageServer", params: types.CompletionParams):
         position = params.position
-        markdown = _wants_markdown(ls)
+        documentation_format = _documentation_format(ls)
         kinds = _item_kinds(ls)
+        snippets = _wants_snippets(ls)
 
         def answer(project: Project, rel: str):
             found = completions_at(project, rel, position.line, position.character)
-            return [to_item(c, markdown, kinds) for c in found]
+            return [to_item(c, documentation_format, kinds, snippets) for c in found]
 
         items = await ls.query(params.text_document.uri, answer)
         return types.CompletionList(is_incomplete=False, items=items or [])
