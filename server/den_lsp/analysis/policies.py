@@ -190,14 +190,14 @@ def _closed_args(model: Model) -> Iterator[Finding]:
                     safe=True,
                 ),
             )
-        written = ", ".join(policy.args)
+        closed = "{ " + "".join(f"{arg}, " for arg in policy.args)
         yield finding(
             "den/closed-context-args",
             policy.formals_span,
             f"{policy_label(policy)} takes a closed argument set "
-            f"(`{{ {written} }}`), but den calls a policy with the whole context "
-            "of the scope it fires in: `self` and every kind and key bound there, "
-            'not only the arguments it names. The call fails with "called with '
-            f'unexpected argument". Add `...`: `{{ {written + ", " if written else ""}... }}`.',
+            f"(`{closed.removesuffix(', ').rstrip()} }}`), but den calls a policy with the "
+            "whole context of the scope it fires in: `self` and every kind and key "
+            "bound there, not only the arguments it names. The call fails with "
+            f'"called with unexpected argument". Add `...`: `{closed}... }}`.',
             *fixes,
         )
