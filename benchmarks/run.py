@@ -45,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import generate  # noqa: E402  (the generator beside this file)
+import generate  # the generator beside this file
 
 PYTHON = sys.executable
 # A subprocess that runs longer than this is a failed measurement, not a hang.
@@ -249,7 +249,7 @@ async def _server_figure(args: argparse.Namespace) -> dict:
             arrived.clear()
             try:
                 await asyncio.wait_for(arrived.wait(), 1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     started = time.perf_counter()
@@ -470,9 +470,10 @@ def plan_of(root: Path, notable: dict[str, str]) -> dict:
             continue
         digit = text.index('"port ') + len('"port ')
 
-        def position(offset: int) -> dict:
+        def position(offset: int, text: str = text) -> dict:
             line = text.count("\n", 0, offset)
-            return {"line": line, "character": offset - (text.rfind("\n", 0, offset) + 1)}
+            start = text.rfind("\n", 0, offset) + 1
+            return {"line": line, "character": offset - start}
 
         own = text.index(f"den.aspects.{name}") + len("den.aspects.") + 2
         include_name = include + len("      den.aspects.") + 2
@@ -623,43 +624,50 @@ def report(results: dict, command: str, started: datetime.datetime) -> str:
         lines.append(f"| {title} | " + " | ".join(cells) + f" | {target} |")
 
     def wall(name):
-        return lambda d, f: f"{_seconds(d[name]['wall'])} ({_ratio(d[name]['wall'], f)})"
+        return lambda d, f: (
+            f"{_seconds(d[name]['wall'])} ({_ratio(d[name]['wall'], f)})"
+        )
 
     def latency(figure, key):
         def cell(d, f):
             p = d[figure][key]
-            return (
-                f"{p['p50']:.1f} / {p['p95']:.1f} ms "
-                f"({p['p95'] / 1000 / f:.3f}×)"
-            )
+            return f"{p['p50']:.1f} / {p['p95']:.1f} ms ({p['p95'] / 1000 / f:.3f}×)"
 
         return cell
 
     row(
         "floor: read + parse",
         "—",
-        lambda d, f: f"{_seconds(f)} ({d['floor']['files']:,} files, "
-        f"{d['floor']['bytes'] / 1e6:.1f} MB; parse loop {_seconds(d['floor']['seconds'])})",
+        lambda d, f: (
+            f"{_seconds(f)} ({d['floor']['files']:,} files, "
+            f"{d['floor']['bytes'] / 1e6:.1f} MB; parse loop {_seconds(d['floor']['seconds'])})"
+        ),
     )
     row("cold `den-lsp check`", TARGETS["cold"], wall("cold"))
     row("warm `den-lsp check`", TARGETS["warm"], wall("warm"))
     row(
         "peak RSS, cold check",
         "—",
-        lambda d, f: f"{d['cold']['rss_mb']:.0f} MB "
-        f"({d['cold']['rss_mb'] / d['floor']['rss_mb']:.1f}× floor's)",
+        lambda d, f: (
+            f"{d['cold']['rss_mb']:.0f} MB "
+            f"({d['cold']['rss_mb'] / d['floor']['rss_mb']:.1f}× floor's)"
+        ),
     )
     row(
         "server start → first diagnostics, empty cache",
         "—",
-        lambda d, f: f"{_seconds(d['server_cold']['first_diagnostics'])} "
-        f"({_ratio(d['server_cold']['first_diagnostics'], f)})",
+        lambda d, f: (
+            f"{_seconds(d['server_cold']['first_diagnostics'])} "
+            f"({_ratio(d['server_cold']['first_diagnostics'], f)})"
+        ),
     )
     row(
         "server start → first diagnostics, warm cache",
         "—",
-        lambda d, f: f"{_seconds(d['server_warm']['first_diagnostics'])} "
-        f"({_ratio(d['server_warm']['first_diagnostics'], f)})",
+        lambda d, f: (
+            f"{_seconds(d['server_warm']['first_diagnostics'])} "
+            f"({_ratio(d['server_warm']['first_diagnostics'], f)})"
+        ),
     )
     row(
         "edit → diagnostics, one character (p50 / p95)",
@@ -676,21 +684,27 @@ def report(results: dict, command: str, started: datetime.datetime) -> str:
     row(
         "server RSS after indexing",
         TARGETS["rss_indexed"],
-        lambda d, f: f"{d['edit_typical']['rss_indexed']:.0f} MB "
-        f"({d['edit_typical']['rss_indexed'] / d['floor']['rss_mb']:.1f}× floor's)",
+        lambda d, f: (
+            f"{d['edit_typical']['rss_indexed']:.0f} MB "
+            f"({d['edit_typical']['rss_indexed'] / d['floor']['rss_mb']:.1f}× floor's)"
+        ),
     )
     row(
         "server RSS after the edit runs",
         "—",
-        lambda d, f: f"{max(d['edit_typical']['rss_edited'], d['edit_isolation']['rss_edited']):.0f} MB",
+        lambda d, f: (
+            f"{max(d['edit_typical']['rss_edited'], d['edit_isolation']['rss_edited']):.0f} MB"
+        ),
     )
     row(
         "requests during the initial index (p50 / max)",
         TARGETS["during_index_max"],
-        lambda d, f: f"{d['during_index']['during_index']['p50']:.1f} / "
-        f"{d['during_index']['during_index']['max']:.1f} ms over "
-        f"{d['during_index']['during_index']['count']} hovers "
-        f"({d['during_index']['during_index']['max'] / 1000 / f:.3f}×)",
+        lambda d, f: (
+            f"{d['during_index']['during_index']['p50']:.1f} / "
+            f"{d['during_index']['during_index']['max']:.1f} ms over "
+            f"{d['during_index']['during_index']['count']} hovers "
+            f"({d['during_index']['during_index']['max'] / 1000 / f:.3f}×)"
+        ),
     )
     lines.append("")
     checks = []
@@ -766,7 +780,9 @@ def main() -> None:
         action="store_true",
         help="measure requests during indexing at every size, not only 10,000",
     )
-    parser.add_argument("--workdir", type=Path, help="where to generate (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where to generate (default: a temp dir)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep generated workspaces")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
@@ -799,7 +815,9 @@ def main() -> None:
     results["load_before"] = " ".join(f"{x:.2f}" for x in load_before)
     results["load_after"] = " ".join(f"{x:.2f}" for x in load_after)
     # Busy: other work kept more than a quarter of a core occupied.
-    results["busy"] = max(load_before[1], load_after[1]) > 0.25 * (os.cpu_count() or 1) + 1
+    results["busy"] = (
+        max(load_before[1], load_after[1]) > 0.25 * (os.cpu_count() or 1) + 1
+    )
     results["minutes"] = (time.perf_counter() - began) / 60
 
     text = report(results, command.strip(), started)

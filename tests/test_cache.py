@@ -77,7 +77,9 @@ def check(capsys, *flags: str) -> tuple[int, str, str]:
 
 def cache_files(workspace: Path) -> list[Path]:
     folder = workspace.parent / "cache" / "den-lsp"
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    )
 
 
 def test_a_second_run_reads_every_file_from_the_cache(workspace, extracted, capsys):
@@ -166,3 +168,29 @@ def test_a_cache_is_kept_per_workspace(workspace, tmp_path, extracted, capsys):
     extracted.clear()
     check(capsys)
     assert extracted == []
+
+
+def test_many_files_read_on_several_cores_find_the_same(tmp_path, monkeypatch, capsys):
+    files = dict(WORKSPACE)
+    for number in range(40):
+        files[f"modules/aspects/a{number}.nix"] = (
+            "{ den, ... }: {\n"
+            f"  den.aspects.a{number}.includes = [ den.aspects.a{(number + 1) % 40} ];\n"
+            f"  den.aspects.a{number}.nixoss.x = {number};\n"
+            "}\n"
+        )
+    root = tmp_path / "many"
+    write_workspace(root, files)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(root)
+
+    monkeypatch.setattr(project_module, "PARALLEL_MIN_FILES", 10**9)
+    alone = check(capsys, "--no-cache", "--format", "json")
+    assert "den/unknown-class" in alone[1]
+
+    monkeypatch.setattr(project_module, "PARALLEL_MIN_FILES", 4)
+    monkeypatch.setattr(project_module, "PARALLEL_CHUNK", 3)
+    monkeypatch.setattr(project_module, "_worker_count", lambda files: 1)
+    assert check(capsys, "--no-cache", "--format", "json") == alone
+    assert check(capsys, "--format", "json") == alone  # fills the cache
+    assert check(capsys, "--format", "json") == alone  # reads it

@@ -8,9 +8,9 @@ keeps the findings of the last complete run over a workspace, keyed by every
 file's digest and the settings, so that a run over exactly the same workspace
 does not even rebuild the model.
 
-One pack file per workspace root holds the entries, under the user's cache
-directory (``$XDG_CACHE_HOME/den-lsp``, else ``~/.cache/den-lsp``), never in
-the workspace. Every pack records the fingerprint of the den-lsp code that
+Two pack files per workspace root hold them (the entries, and the last
+findings), under the user's cache directory (``$XDG_CACHE_HOME/den-lsp``,
+else ``~/.cache/den-lsp``), never in the workspace. Every pack records the fingerprint of the den-lsp code that
 wrote it (its version and the digest of its own sources and queries); a pack
 from other code, or one that cannot be read, is ignored and later replaced,
 without a word beyond a debug log line. Entries are Python pickles: the cache
@@ -32,7 +32,7 @@ from den_lsp import __version__
 
 log = logging.getLogger(__name__)
 
-_MAGIC = "den-lsp facts cache 1"
+_MAGIC = "den-lsp facts cache 2"
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -75,36 +75,42 @@ def file_digest(rel: str, with_facts: bool, source: bytes) -> bytes:
 
 
 class FactsCache:
-    """The pack of one workspace root: per-file entries and its last findings."""
+    """The cache of one workspace root: per-file entries and its last findings.
+
+    They live in two files, the findings beside the pack of file entries, so
+    that a run over an unchanged workspace reads only the small one: the
+    pack is read the first time an entry is asked for.
+    """
 
     def __init__(self, root: Path, directory: Path | None = None):
         directory = directory or cache_root()
         name = hashlib.blake2b(str(root).encode(), digest_size=12).hexdigest()
         self.path = directory / f"{name}.pack"
-        self.files: dict[bytes, bytes] = {}
+        self.findings_path = directory / f"{name}.findings"
+        self._files: dict[bytes, bytes] | None = None
         self.workspace: tuple[bytes, bytes] | None = None
-        self._read()
+        self._read_findings()
 
-    def _read(self) -> None:
-        try:
-            with open(self.path, "rb") as stream:
-                pack = pickle.load(stream)
-            if not isinstance(pack, dict) or pack.get("magic") != _MAGIC:
-                raise ValueError("not a den-lsp facts cache")
-            if pack.get("code") != code_fingerprint():
-                log.debug("%s: written by other den-lsp code; ignored", self.path)
-                return
-            files = pack["files"]
-            workspace = pack["workspace"]
-            if not isinstance(files, dict):
-                raise ValueError("malformed file entries")
-        except FileNotFoundError:
+    @property
+    def files(self) -> dict[bytes, bytes]:
+        if self._files is None:
+            self._files = {}
+            pack = _read_pack(self.path)
+            if pack is not None and isinstance(pack.get("files"), dict):
+                self._files = pack["files"]
+        return self._files
+
+    def _read_findings(self) -> None:
+        pack = _read_pack(self.findings_path)
+        if pack is None:
             return
-        except Exception as error:  # anything unreadable is only a miss
-            log.debug("%s: unreadable facts cache, ignored: %s", self.path, error)
-            return
-        self.files = files
-        self.workspace = workspace if isinstance(workspace, tuple) else None
+        workspace = pack.get("workspace")
+        if (
+            isinstance(workspace, tuple)
+            and len(workspace) == 2
+            and all(isinstance(part, bytes) for part in workspace)
+        ):
+            self.workspace = workspace
 
     def entry(self, digest: bytes) -> bytes | None:
         """The stored entry for a file digest, still to be decoded."""
@@ -119,31 +125,50 @@ class FactsCache:
     def write(
         self, files: dict[bytes, bytes], key: bytes | None, findings: Any | None
     ) -> None:
-        """Replace the pack: these file entries, and these findings for ``key``."""
-        pack = {
-            "magic": _MAGIC,
-            "code": code_fingerprint(),
-            "files": files,
-            "workspace": (key, encode(findings)) if key is not None else None,
-        }
+        """Replace the cache: these file entries, and these findings for ``key``."""
+        workspace = (key, encode(findings)) if key is not None else None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(
-                dir=self.path.parent, prefix=".pack-", suffix=".tmp"
-            )
-            try:
-                with os.fdopen(handle, "wb") as stream:
-                    pickle.dump(pack, stream, protocol=pickle.HIGHEST_PROTOCOL)
-                # Atomic: a reader sees the old pack or the new one.
-                os.replace(temporary, self.path)
-            except BaseException:
-                os.unlink(temporary)
-                raise
+            _write_pack(self.path, {"files": files})
+            _write_pack(self.findings_path, {"workspace": workspace})
         except OSError as error:
             log.info("cannot write the facts cache %s: %s", self.path, error)
             return
-        self.files = files
-        self.workspace = pack["workspace"]
+        self._files = files
+        self.workspace = workspace
+
+
+def _read_pack(path: Path) -> dict | None:
+    """A pack written by this code, or None (missing, unreadable, other code)."""
+    try:
+        with open(path, "rb") as stream:
+            pack = pickle.load(stream)
+        if not isinstance(pack, dict) or pack.get("magic") != _MAGIC:
+            raise ValueError("not a den-lsp facts cache")
+    except FileNotFoundError:
+        return None
+    except Exception as error:  # anything unreadable is only a miss
+        log.debug("%s: unreadable facts cache, ignored: %s", path, error)
+        return None
+    if pack.get("code") != code_fingerprint():
+        log.debug("%s: written by other den-lsp code; ignored", path)
+        return None
+    return pack
+
+
+def _write_pack(path: Path, content: dict) -> None:
+    pack = {"magic": _MAGIC, "code": code_fingerprint(), **content}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=".pack-", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            pickle.dump(pack, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        # Atomic: a reader sees the old pack or the new one.
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def encode(value: Any) -> bytes:

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
+import threading
 import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import pathspec
 
@@ -27,6 +31,7 @@ from den_lsp.analysis.findings import Finding
 from den_lsp.facts.extract import extract
 from den_lsp.facts.types import FileFacts
 from den_lsp.features.cache import FactsCache, decode, encode, file_digest
+from den_lsp.features.suppression import MARKER as SUPPRESSION_MARKER
 from den_lsp.features.suppression import apply as apply_suppressions
 from den_lsp.features.settings import CONFIG_FILE, Settings, load_settings
 from den_lsp.model.model import Model, build_model
@@ -41,8 +46,13 @@ log = logging.getLogger(__name__)
 
 SKIPPED_DIRS = frozenset({".git", ".direnv", "node_modules"})
 MAX_FILE_BYTES = 8 * 1024 * 1024
-# Files read per step of indexing; the server answers requests between steps.
+# Files analysed between two progress reports.
 INDEX_STEP = 48
+# Below this many files to analyse, starting other processes costs more than
+# it saves.
+PARALLEL_MIN_FILES = 160
+# Files sent to another process at a time.
+PARALLEL_CHUNK = 24
 
 
 class FileState:
@@ -54,7 +64,16 @@ class FileState:
     syntax findings from the cache are decoded on first use.
     """
 
-    __slots__ = ("path", "source", "binary", "_tree", "_index", "_read", "_blob")
+    __slots__ = (
+        "path",
+        "source",
+        "binary",
+        "_tree",
+        "_index",
+        "_read",
+        "_blob",
+        "_cached",
+    )
 
     def __init__(
         self,
@@ -66,6 +85,7 @@ class FileState:
         syntax: tuple[Finding, ...] = (),
         binary: bool = False,
         blob: bytes | None = None,
+        cached: tuple[FactsCache, bytes] | None = None,
     ):
         self.path = path
         self.source = source
@@ -74,6 +94,9 @@ class FileState:
         self._index = index
         self._read = (facts, syntax) if facts is not None else None
         self._blob = blob
+        # Where to fetch the entry when it is first needed: a cache whose
+        # pack is read only then, and this file's digest in it.
+        self._cached = cached
 
     @property
     def tree(self) -> SyntaxTree | None:
@@ -100,7 +123,8 @@ class FileState:
 
     def _decoded(self) -> tuple[FileFacts, tuple[Finding, ...]]:
         if self._read is None:
-            stored = decode(self._blob) if self._blob is not None else None
+            blob = self._stored_blob()
+            stored = decode(blob) if blob is not None else None
             if not _well_formed(stored, self.path):
                 # A cache entry that does not read back is only a miss.
                 fresh = analyse_source(
@@ -111,9 +135,16 @@ class FileState:
             self._blob = None
         return self._read
 
+    def _stored_blob(self) -> bytes | None:
+        if self._blob is None and self._cached is not None:
+            cache, digest = self._cached
+            self._blob = cache.entry(digest)
+            self._cached = None  # the pack is freed once no file needs it
+        return self._blob
+
     def entry(self) -> bytes:
         """What the cache keeps of this file."""
-        if self._read is None and self._blob is not None:
+        if self._read is None and self._stored_blob() is not None:
             return self._blob
         return encode(self._decoded())
 
@@ -228,6 +259,98 @@ def loaded_by_import_tree(rel: str) -> bool:
     return not any(part.startswith("_") for part in rel.split("/"))
 
 
+def _is_binary(source: bytes) -> bool:
+    return b"\0" in source[:8192]
+
+
+def analyse_many(pending: list[tuple[str, bytes]]) -> Iterator[tuple[str, FileState]]:
+    """``analyse_source`` for many files, on every core when there are enough.
+
+    The calling thread analyses files too, while other processes take
+    chunks of them; what a process found comes back as a cache entry, read
+    back when it is first needed, exactly as if it came from the cache. The
+    syntax trees are not kept: a feature that needs one parses the file again.
+    """
+    workers = _worker_count(len(pending))
+    if workers == 0:
+        for rel, source in pending:
+            yield rel, _analysed_here(rel, source)
+        return
+
+    chunks = deque(
+        pending[start : start + PARALLEL_CHUNK]
+        for start in range(0, len(pending), PARALLEL_CHUNK)
+    )
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=_process_context())
+    except (OSError, ValueError) as error:
+        log.info("cannot start analysis processes: %s", error)
+        pool = None
+    usable = pool is not None
+    running: dict[Future, list[tuple[str, bytes]]] = {}
+    try:
+        while chunks or running:
+            while usable and chunks and len(running) < 2 * workers:
+                chunk = chunks.popleft()
+                running[pool.submit(_analyse_chunk, chunk)] = chunk
+            finished = [f for f in running if f.done()]
+            for future in finished:
+                chunk = running.pop(future)
+                try:
+                    answers = future.result()
+                except Exception as error:  # a lost process: its files are read here
+                    log.info("an analysis process failed: %s", error)
+                    usable = False
+                    chunks.append(chunk)
+                    continue
+                for rel, source, blob, binary in answers:
+                    state = FileState(rel, source, None, None, None, binary=binary)
+                    state._blob = blob
+                    yield rel, state
+            if chunks:
+                for rel, source in chunks.popleft():
+                    yield rel, _analysed_here(rel, source)
+            elif running and not finished:
+                wait(running, return_when=FIRST_COMPLETED)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _worker_count(files: int) -> int:
+    if files < PARALLEL_MIN_FILES:
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(0, min(cores - 1, 3, files // PARALLEL_MIN_FILES))
+
+
+def _process_context():
+    # Forking a process with other threads running can copy a lock some
+    # thread holds; the language server has threads, the CLI does not.
+    method = "fork" if threading.active_count() == 1 else "forkserver"
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
+    return multiprocessing.get_context(method)
+
+
+def _analyse_chunk(
+    items: list[tuple[str, bytes]],
+) -> list[tuple[str, bytes, bytes, bool]]:
+    """In another process: each file's cache entry."""
+    answers = []
+    for rel, source in items:
+        state = analyse_source(rel, source, None, loaded_by_import_tree(rel))
+        answers.append((rel, source, state.entry(), state.binary))
+    return answers
+
+
+def _analysed_here(rel: str, source: bytes) -> FileState:
+    state = analyse_source(rel, source, None, loaded_by_import_tree(rel))
+    state._tree = None
+    state._index = None
+    return state
+
+
 def analyse_source(
     path: str,
     source: bytes,
@@ -236,7 +359,7 @@ def analyse_source(
 ) -> FileState:
     """Parse one file and extract its facts. Never raises on bad input."""
     index = _LazyLineIndex(source)
-    if b"\0" in source[:8192]:
+    if _is_binary(source):
         log.info("%s: binary file, not analysed", path)
         return FileState(path, source, None, None, FileFacts(path), (), binary=True)
     tree = parse_nix(source, previous)
@@ -303,9 +426,8 @@ class Project:
         # Files that some rule finding points into (its range, a fix or its
         # message), for the last findings computed from a model.
         self._referenced: set[str] | None = None
-        # The on-disk facts cache, while indexing (None when it is off).
+        # Whether indexing reads and writes the on-disk facts cache.
         self.use_cache = True
-        self._cache: FactsCache | None = None
         self._digests: dict[str, bytes] = {}
 
     # -- files ------------------------------------------------------------------
@@ -323,66 +445,120 @@ class Project:
         return ignored(self.root, rel, self.settings.exclude)
 
     def index(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Read every file of the workspace."""
-        paths = self.begin_index()
-        for start in range(0, len(paths), INDEX_STEP):
-            self.index_step(paths[start : start + INDEX_STEP])
-            if progress is not None:
-                progress(min(start + INDEX_STEP, len(paths)), len(paths))
-        self.end_index()
+        """Read every file of the workspace.
 
-    # Indexing in steps, so that the server can answer requests between them.
-
-    def begin_index(self) -> list[Path]:
-        """Start reading the workspace: the files to read, in order."""
-        self._index_started = time.perf_counter()
+        With the cache on, every file is first only read and digested. When
+        the cache holds the findings of exactly this workspace, that is all:
+        facts come from the cache when something asks for them. Otherwise the
+        files the cache does not know are analysed (on several cores when
+        there are many) and the cache is written again.
+        """
+        started = time.perf_counter()
         self._flake_dirs.clear()
         self._unit_settings.clear()
         self._digests = {}
-        self._cache = None
-        if self.use_cache:
-            try:
-                self._cache = FactsCache(self.root)
-            except Exception as error:  # a cache problem never stops indexing
-                log.info("facts cache unavailable: %s", error)
-        return discover(self.root, self.settings.exclude)
-
-    def index_step(self, paths: Iterable[Path]) -> None:
+        cache = self._open_cache()
+        paths = discover(self.root, self.settings.exclude)
+        pending: list[tuple[str, bytes]] = []
         for path in paths:
-            self.load(path)
+            read = self._read_file(path)
+            if read is None:
+                continue
+            rel, source = read
+            if cache is None:
+                pending.append(read)
+                continue
+            self._digests[rel] = file_digest(rel, loaded_by_import_tree(rel), source)
+            self.files[rel] = FileState(
+                rel,
+                source,
+                None,
+                None,
+                None,
+                binary=_is_binary(source),
+                cached=(cache, self._digests[rel]),
+            )
+        self._invalidate()
 
-    def end_index(self) -> None:
-        """Finish reading the workspace; refresh the cache if it is on."""
-        cache, self._cache = self._cache, None
-        hits = 0
         if cache is not None:
-            hits = sum(1 for d in self._digests.values() if cache.entry(d) is not None)
-            self._settle_with_cache(cache)
+            key = self._workspace_key()
+            stored = cache.findings(key) if key is not None else None
+            if isinstance(stored, dict):
+                self._findings = stored
+                if progress is not None:
+                    progress(len(paths), len(paths))
+                log.info(
+                    "indexed %s: %d files, findings from the cache, in %.2f s",
+                    self.root,
+                    len(self.files),
+                    time.perf_counter() - started,
+                )
+                return
+            for rel, state in self.files.items():
+                blob = cache.entry(self._digests[rel])
+                state._cached = None
+                if blob is None:
+                    pending.append((rel, state.source))
+                else:
+                    state._blob = blob
+
+        self._analyse_files(pending, progress)
+        self._invalidate()
+        if cache is not None and key is not None:
+            findings = self.findings()
+            entries = {
+                self._digests[rel]: state.entry()
+                for rel, state in self.files.items()
+                if rel in self._digests
+            }
+            cache.write(entries, key, findings)
         log.info(
             "indexed %s: %d files (%d from the cache) in %.2f s",
             self.root,
             len(self.files),
-            hits,
-            time.perf_counter() - self._index_started,
+            len(self.files) - len(pending),
+            time.perf_counter() - started,
         )
 
-    def _settle_with_cache(self, cache: FactsCache) -> None:
-        """Take the last findings if the workspace is unchanged, else store them."""
-        key = self._workspace_key()
-        if key is None:
-            return
-        stored = cache.findings(key)
-        if isinstance(stored, dict):
-            self._findings = stored
-            self._referenced = None
-            return
-        findings = self.findings()
-        entries = {
-            self._digests[rel]: state.entry()
-            for rel, state in self.files.items()
-            if rel in self._digests
-        }
-        cache.write(entries, key, findings)
+    def _open_cache(self) -> FactsCache | None:
+        if not self.use_cache:
+            return None
+        try:
+            return FactsCache(self.root)
+        except Exception as error:  # a cache problem never stops indexing
+            log.info("facts cache unavailable: %s", error)
+            return None
+
+    def _read_file(self, path: Path) -> tuple[str, bytes] | None:
+        """A file's path and bytes; None, and the reason kept, if unreadable."""
+        rel = self.relative(path)
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise OSError(f"file is {size} bytes, more than den-lsp reads")
+            source = path.read_bytes()
+        except OSError as error:
+            self.unreadable[rel] = str(error)
+            self.files.pop(rel, None)
+            log.info("%s: cannot read: %s", rel, error)
+            self._invalidate()
+            return None
+        self.unreadable.pop(rel, None)
+        return rel, source
+
+    def _analyse_files(
+        self,
+        pending: list[tuple[str, bytes]],
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        """Parse and extract the facts of files no cache knew."""
+        total = len(pending)
+        for done, (rel, state) in enumerate(analyse_many(pending), 1):
+            self.files[rel] = state
+            if progress is not None and (done % INDEX_STEP == 0 or done == total):
+                progress(done, total)
+        if progress is not None and total == 0:
+            progress(0, 0)
 
     def _workspace_key(self) -> bytes | None:
         """Everything the findings of a whole run depend on, as one digest."""
@@ -399,34 +575,10 @@ class Project:
         return file_digest("", True, "\n".join(parts).encode("utf-8", "replace"))
 
     def load(self, path: Path) -> None:
-        rel = self.relative(path)
-        try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise OSError(f"file is {size} bytes, more than den-lsp reads")
-            source = path.read_bytes()
-        except OSError as error:
-            self.unreadable[rel] = str(error)
-            self.files.pop(rel, None)
-            log.info("%s: cannot read: %s", rel, error)
-            self._invalidate()
-            return
-        self.unreadable.pop(rel, None)
-        cache = self._cache
-        if cache is None:
-            self.set_source(rel, source)
-            return
-        with_facts = loaded_by_import_tree(rel)
-        digest = file_digest(rel, with_facts, source)
-        self._digests[rel] = digest
-        blob = cache.entry(digest)
-        if blob is None:
-            self.set_source(rel, source)
-            self._digests[rel] = digest
-            return
-        binary = b"\0" in source[:8192]
-        self.files[rel] = FileState(rel, source, None, None, None, binary=binary, blob=blob)
-        self._invalidate()
+        """Read one file again from disk."""
+        read = self._read_file(path)
+        if read is not None:
+            self.set_source(*read)
 
     def set_source(
         self, rel: str, source: bytes, tree: SyntaxTree | None = None
@@ -554,7 +706,14 @@ class Project:
                 found.extend(state.syntax)
             # Suppression comments apply before severities, so that a comment
             # for a rule the settings switch off still counts as used.
-            found = apply_suppressions(found, self.files)
+            # Only files with a suppression comment are handed over: asking a
+            # file for its tree or line index would parse it again.
+            commented = {
+                rel: state
+                for rel, state in self.files.items()
+                if SUPPRESSION_MARKER in state.source
+            }
+            found = apply_suppressions(found, commented)
             for finding in found:
                 unit_settings = self.settings_of(self.unit_of(finding.span.path))
                 severity = unit_settings.severity_of(finding.code, finding.severity)
