@@ -41,6 +41,7 @@ SYMBOL_KINDS = {
     "class": types.SymbolKind.Class,
     "host": types.SymbolKind.Object,
     "user": types.SymbolKind.Variable,
+    "home": types.SymbolKind.Object,
 }
 # What a client that does not list a symbol kind gets instead: the protocol's
 # first eighteen kinds (File to Array) are the ones every client knows.
@@ -78,19 +79,113 @@ class Symbol:
 
 
 def document_symbols(project: Project, rel: str) -> list[Symbol]:
+    """The den declarations of ``rel``, as an outline.
+
+    Each definition is a piece of the outline where the file writes it; a
+    piece written inside another (a policy inside a kind's ``includes``, a
+    sub-aspect inside its aspect) is shown inside it, and pieces of one name
+    written one after the other are shown as one. A kind whose definitions
+    are apart, with other declarations between them, appears once for each.
+    """
     index = index_for(project, rel)
     state = project.files.get(rel)
     if index is None or state is None or state.tree is None:
         return []
     outline = _Outline(Syntax(project), index, rel)
-    symbols = [
+    pieces = [
         *outline.kinds(),
         *outline.policies(),
         *outline.aspects(),
         *outline.classes(),
         *outline.hosts(),
+        *outline.homes(),
     ]
-    return sorted(symbols, key=lambda s: (s.range.start_byte, s.name))
+    return [node.freeze() for node in _merged(_nested(pieces))]
+
+
+@dataclass
+class _Node:
+    """A piece of the outline while it is put together."""
+
+    name: str
+    kind: str
+    detail: str | None
+    range: Span
+    selection: Span
+    children: list[_Node]
+
+    def contains(self, other: _Node) -> bool:
+        return (
+            self.range.start_byte <= other.range.start_byte
+            and other.range.end_byte <= self.range.end_byte
+        )
+
+    def freeze(self) -> Symbol:
+        return Symbol(
+            self.name,
+            self.kind,
+            self.detail,
+            self.range,
+            self.selection,
+            tuple(c.freeze() for c in self.children),
+        )
+
+
+def _nested(pieces: list[_Node]) -> list[_Node]:
+    """Put every piece inside the smallest piece (or child of one) around it."""
+    roots: list[_Node] = []
+    # Larger pieces first, so that a piece's container is placed before it;
+    # among pieces of one size, the order of the categories decides.
+    order = sorted(
+        enumerate(pieces),
+        key=lambda item: (
+            -(item[1].range.end_byte - item[1].range.start_byte),
+            item[0],
+        ),
+    )
+    for _, piece in order:
+        siblings = roots
+        while True:
+            holder = next((n for n in siblings if n.contains(piece)), None)
+            if holder is None:
+                break
+            siblings = holder.children
+        siblings.append(piece)
+    return roots
+
+
+def _merged(nodes: list[_Node]) -> list[_Node]:
+    """Siblings by position, with consecutive pieces of one name made one."""
+    result: list[_Node] = []
+    for node in sorted(nodes, key=lambda n: (n.range.start_byte, n.name)):
+        last = result[-1] if result else None
+        if last is not None and (last.name, last.kind) == (node.name, node.kind):
+            last.range = _union([last.range, node.range])
+            last.children += node.children
+            last.detail = last.detail or node.detail
+            continue
+        result.append(node)
+    for node in result:
+        node.children = _merged(node.children)
+    return result
+
+
+def _union(spans: list[Span]) -> Span:
+    first = min(spans, key=lambda s: s.start_byte)
+    last = max(spans, key=lambda s: s.end_byte)
+    return Span(
+        first.path,
+        first.start_byte,
+        last.end_byte,
+        first.start_line,
+        first.start_character,
+        last.end_line,
+        last.end_character,
+    )
+
+
+def _inside(span: Span, outer: Span) -> bool:
+    return outer.start_byte <= span.start_byte and span.end_byte <= outer.end_byte
 
 
 class _Outline:
@@ -105,19 +200,6 @@ class _Outline:
         node = self.syntax.binding_of(span)
         return self.syntax.span(self.rel, node) if node is not None else span
 
-    def _union(self, spans: list[Span]) -> Span:
-        first = min(spans, key=lambda s: s.start_byte)
-        last = max(spans, key=lambda s: s.end_byte)
-        return Span(
-            self.rel,
-            first.start_byte,
-            last.end_byte,
-            first.start_line,
-            first.start_character,
-            last.end_line,
-            last.end_character,
-        )
-
     def _name(self, category: str, name: str, span: Span) -> Span:
         """The characters of the name at ``span``, when the index has them."""
         for occ in self.index.of(category, name):
@@ -125,31 +207,58 @@ class _Outline:
                 return occ.name_span
         return span
 
-    def kinds(self) -> list[Symbol]:
-        symbols = []
+    def _piece(
+        self,
+        name: str,
+        kind: str,
+        detail: str | None,
+        whole: Span,
+        selection: Span,
+        children: list[_Node] = (),  # type: ignore[assignment]
+    ) -> _Node:
+        # The outline needs the name inside the range it selects.
+        if not _inside(selection, whole):
+            selection = whole
+        return _Node(name, kind, detail, whole, selection, list(children))
+
+    def kinds(self) -> list[_Node]:
+        pieces = []
         for kind in self.model.kinds.values():
-            sites = [s for s in kind.sites if s.span.path == self.rel]
-            if not sites:
-                continue
-            whole = self._union([self._binding(s.span) for s in sites])
+            detail = _kind_detail(kind)
             fields = [
                 self._field(f)
                 for f in kind.fields
                 if f.span.path == self.rel and f.name != OPAQUE
             ]
-            symbols.append(
-                Symbol(
-                    kind.name,
-                    "kind",
-                    _kind_detail(kind),
-                    self._union([whole, *(f.range for f in fields)]),
-                    self._name("kind", kind.name, sites[0].span),
-                    tuple(sorted(fields, key=lambda f: f.range.start_byte)),
+            own = []
+            for site in kind.sites:
+                if site.span.path != self.rel:
+                    continue
+                whole = self._binding(site.span)
+                inner = [f for f in fields if _inside(f.range, whole)]
+                own.append(whole)
+                pieces.append(
+                    self._piece(
+                        kind.name,
+                        "kind",
+                        detail,
+                        whole,
+                        self._name("kind", kind.name, site.span),
+                        inner,
+                    )
                 )
-            )
-        return symbols
+            for f in fields:
+                # A field the reader found outside every definition it knows
+                # of the kind still belongs to the kind in the outline.
+                if not any(_inside(f.range, whole) for whole in own):
+                    pieces.append(
+                        self._piece(
+                            kind.name, "kind", detail, f.range, f.selection, [f]
+                        )
+                    )
+        return pieces
 
-    def _field(self, f) -> Symbol:
+    def _field(self, f) -> _Node:
         binding = self.syntax.node(f.span)
         selection = f.span
         if binding is not None and binding.type == "binding":
@@ -158,34 +267,37 @@ class _Outline:
             for attr in attrs:
                 if self.syntax.text(self.rel, attr) == f.name:
                     selection = self.syntax.span(self.rel, attr)
-        return Symbol(f.name, "field", _literal(f.value), f.span, selection)
+        return self._piece(f.name, "field", _literal(f.value), f.span, selection)
 
-    def policies(self) -> list[Symbol]:
-        symbols = []
+    def policies(self) -> list[_Node]:
+        pieces = []
         for policy in self.model.policies.values():
             if policy.span.path != self.rel:
                 continue
+            kinds = sorted(self.model.fires_at(policy.policy_id))
+            fires = f"fires at {', '.join(kinds)}" if kinds else None
             if policy.registered:
                 whole = self._binding(policy.span)
                 selection = self._name("policy", policy.policy_id, policy.span)
-                name, detail = policy.policy_id.rsplit(".", 1)[-1], None
+                name, detail = policy.policy_id.rsplit(".", 1)[-1], fires
                 if "." in policy.policy_id:
                     owner = policy.policy_id.rsplit(".policies.", 1)[0]
-                    detail = f"policy of {owner}"
+                    detail = ", ".join(filter(None, (f"policy of {owner}", fires)))
             else:
                 whole = selection = policy.span
                 name = policy.name or "inline policy"
-                detail = "inline"
-            effects = tuple(
+                detail = ", ".join(filter(None, ("inline", fires)))
+            effects = [
                 self._effect(e)
                 for e in policy.effects
-                if e.span.path == self.rel
-                and whole.start_byte <= e.span.start_byte < whole.end_byte
+                if e.span.path == self.rel and _inside(e.span, whole)
+            ]
+            pieces.append(
+                self._piece(name, "policy", detail, whole, selection, effects)
             )
-            symbols.append(Symbol(name, "policy", detail, whole, selection, effects))
-        return symbols
+        return pieces
 
-    def _effect(self, effect: Effect) -> Symbol:
+    def _effect(self, effect: Effect) -> _Node:
         call = self.syntax.node(effect.span)
         while (
             call is not None
@@ -202,50 +314,46 @@ class _Outline:
         ):
             call = call.parent
         whole = self.syntax.span(self.rel, call) if call is not None else effect.span
-        return Symbol(
+        return self._piece(
             effect.constructor, "effect", effect_summary(effect), whole, effect.span
         )
 
-    def aspects(self) -> list[Symbol]:
-        by_path: dict[str, list] = defaultdict(list)
-        for occ in self.index.in_file(self.rel):
-            if occ.category == "aspect" and occ.definition:
-                by_path[occ.name].append(occ)
-        keys: dict[str, dict[str, list[Span]]] = defaultdict(lambda: defaultdict(list))
+    def aspects(self) -> list[_Node]:
+        keys: dict[str, list[tuple[str, Span]]] = defaultdict(list)
         for aspect in self.model.aspects:
             if aspect.span.path == self.rel:
-                for key, span in aspect.keys:
-                    keys[".".join(aspect.path)][key].append(span)
-        symbols = []
-        for path, occurrences in by_path.items():
-            ranges = [self._binding(o.span) for o in occurrences]
-            children = tuple(
-                sorted(
-                    (
-                        Symbol(
-                            key,
-                            "key",
-                            None,
-                            self._union([self._binding(s) for s in spans]),
-                            self._key(key, spans[0]),
-                        )
-                        for key, spans in keys[path].items()
-                    ),
-                    key=lambda s: s.range.start_byte,
+                keys[".".join(aspect.path)] += aspect.keys
+        definitions = [
+            (occ, self._binding(occ.span))
+            for occ in self.index.in_file(self.rel)
+            if occ.category == "aspect" and occ.definition
+        ]
+        # A key whose binding defines a sub-aspect is shown as that aspect.
+        written = {(w.start_byte, w.end_byte): o.name for o, w in definitions}
+        pieces = []
+        for occ, whole in definitions:
+            children = []
+            for key, span in dict.fromkeys(keys[occ.name]):
+                binding = self._binding(span)
+                if not _inside(span, whole):
+                    continue
+                defined = written.get((binding.start_byte, binding.end_byte))
+                if defined not in (None, occ.name):
+                    continue
+                children.append(
+                    self._piece(key, "key", None, binding, self._key(key, span))
                 )
-            )
-            first = min(occurrences, key=lambda o: o.span.start_byte)
-            symbols.append(
-                Symbol(
-                    path,
+            pieces.append(
+                self._piece(
+                    occ.name,
                     "aspect",
                     None,
-                    self._union(ranges + [c.range for c in children]),
-                    first.name_span or first.span,
+                    whole,
+                    occ.name_span or occ.span,
                     children,
                 )
             )
-        return symbols
+        return pieces
 
     def _key(self, key: str, span: Span) -> Span:
         """Where an aspect's key is written in the binding that writes it."""
@@ -257,53 +365,63 @@ class _Outline:
                 return self.syntax.span(self.rel, attr)
         return span
 
-    def classes(self) -> list[Symbol]:
-        symbols = []
-        for name, decls in self.model.classes.items():
-            spans = [d.span for d in decls if d.span.path == self.rel]
-            if spans:
-                symbols.append(
-                    Symbol(
-                        name,
-                        "class",
-                        None,
-                        self._union([self._binding(s) for s in spans]),
-                        self._name("class", name, spans[0]),
-                    )
-                )
-        return symbols
+    def classes(self) -> list[_Node]:
+        return [
+            self._piece(
+                name,
+                "class",
+                None,
+                self._binding(decl.span),
+                self._name("class", name, decl.span),
+            )
+            for name, decls in self.model.classes.items()
+            for decl in decls
+            if decl.span.path == self.rel
+        ]
 
-    def hosts(self) -> list[Symbol]:
-        by_name: dict[str, list] = defaultdict(list)
+    def hosts(self) -> list[_Node]:
+        pieces = []
         for host in self.model.hosts:
-            if host.span.path == self.rel:
-                by_name[host.name].append(host)
-        symbols = []
-        for name, hosts in by_name.items():
-            users = tuple(
-                Symbol(
+            if host.span.path != self.rel:
+                continue
+            whole = self._binding(host.span)
+            users = [
+                self._piece(
                     user,
                     "user",
                     None,
                     self._binding(span),
                     self._name("user", user, span),
                 )
-                for host in hosts
                 for user, span in host.user_spans
                 if span.path == self.rel
-            )
-            ranges = [self._binding(h.span) for h in hosts]
-            symbols.append(
-                Symbol(
-                    name,
+            ]
+            whole = _union([whole, *(u.range for u in users)])
+            system = host.system if isinstance(host.system, str) else None
+            pieces.append(
+                self._piece(
+                    host.name,
                     "host",
-                    _host_detail(hosts),
-                    self._union(ranges + [u.range for u in users]),
-                    self._name("host", name, hosts[0].span),
+                    system,
+                    whole,
+                    self._name("host", host.name, host.span),
                     users,
                 )
             )
-        return symbols
+        return pieces
+
+    def homes(self) -> list[_Node]:
+        return [
+            self._piece(
+                home.name,
+                "home",
+                home.system if isinstance(home.system, str) else None,
+                self._binding(home.span),
+                home.span,
+            )
+            for home in self.model.homes
+            if home.span.path == self.rel
+        ]
 
 
 def _literal(value: Literal) -> str | None:
@@ -329,13 +447,6 @@ def _kind_detail(kind) -> str | None:
     if kind.parent:
         marks.append(f"parent {kind.parent}")
     return ", ".join(marks) or None
-
-
-def _host_detail(hosts) -> str | None:
-    for host in hosts:
-        if isinstance(host.system, str):
-            return host.system
-    return None
 
 
 def effect_summary(effect: Effect) -> str | None:
@@ -448,7 +559,7 @@ def _flat(
         yield types.SymbolInformation(
             name=symbol.name,
             kind=kind_of(symbol.kind),
-            location=types.Location(uri=uri, range=to_range(symbol.selection)),
+            location=types.Location(uri=uri, range=to_range(symbol.range)),
             container_name=container,
         )
         yield from _flat(list(symbol.children), uri, kind_of, symbol.name)
@@ -481,7 +592,14 @@ async def _on_workspace(
 
     The workspace's project and the projects of documents opened from
     outside it are the server's own state, read only on its analysis thread.
+    Edits not yet handed to analysis go first, as for document requests, so
+    a search right after typing finds the names as typed.
     """
+    waiting = set(ls._timers) | set(ls._pending)
+    for uri in waiting:
+        ls._flush(uri)
+    if waiting:
+        await asyncio.sleep(0)  # let the flushes hand their text to the thread
 
     def job() -> Any:
         if not ls._ready:
