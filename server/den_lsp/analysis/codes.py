@@ -262,8 +262,10 @@ den.policies.p = { host, ... }: [
     path = [ "services" "k3s" "manifests" ]; })
 ];""",
         right="""den.aspects.web.k8s-manifests = { deployment = { }; };
-(den.lib.policy.route { fromClass = "k8s-manifests"; intoClass = "nixos";
-  path = [ "services" "k3s" "manifests" ]; })""",
+den.policies.k8s = { host, ... }: [
+  (den.lib.policy.route { fromClass = "k8s-manifests"; intoClass = "nixos";
+    path = [ "services" "k3s" "manifests" ]; })
+];""",
         fix=(
             "Author the class on an aspect walked where the route fires, or fix the "
             "class name. Silence with `# den-lsp: ignore[den/route-source-never-authored]` "
@@ -282,8 +284,12 @@ den.policies.p = { host, ... }: [
             "resolve's `withIncludes`). A policy no list names never fires. den's "
             "own opt-in policies work this way on purpose."
         ),
-        wrong="""den.policies.motd = { host, ... }: [ (den.lib.policy.route { ... }) ];""",
-        right="""den.policies.motd = { host, ... }: [ (den.lib.policy.route { ... }) ];
+        wrong="""den.policies.motd = { host, ... }: [
+  (den.lib.policy.route { fromClass = "os"; intoClass = "nixos"; })
+];""",
+        right="""den.policies.motd = { host, ... }: [
+  (den.lib.policy.route { fromClass = "os"; intoClass = "nixos"; })
+];
 den.schema.host.includes = [ den.policies.motd ];""",
         fix=(
             "Add `den.policies.<name>` to the includes of the kind or aspect where it "
@@ -302,10 +308,10 @@ den.schema.host.includes = [ den.policies.motd ];""",
             "resolves bind, never module arguments like `config` or `pkgs`. A "
             "policy requiring anything else never fires, silently."
         ),
-        wrong="""den.policies.motd = { host, config, ... }: [ ... ];
-den.policies.greet = { hots, ... }: [ ... ];""",
-        right="""den.policies.motd = { host, ... }: [ ... ];   # use config inside the class module
-den.policies.greet = { host, ... }: [ ... ];""",
+        wrong="""den.policies.motd = { host, config, ... }: [ ];
+den.policies.greet = { hots, ... }: [ ];""",
+        right="""den.policies.motd = { host, ... }: [ ];   # use config inside the class module
+den.policies.greet = { host, ... }: [ ];""",
         fix=(
             "Require only context keys, or give the argument a default. A key bound "
             "in a way den-lsp cannot read can be listed under `context-keys` in the "
@@ -327,7 +333,8 @@ den.policies.greet = { host, ... }: [ ... ];""",
         ),
         wrong="""den.hosts.x86_64-linux.igloo.users.tux = { };
 den.aspects.igloo.homeManager.programs.git.enable = true;""",
-        right="""den.aspects.igloo.provides.to-users.homeManager.programs.git.enable = true;
+        right="""den.hosts.x86_64-linux.igloo.users.tux = { };
+den.aspects.igloo.provides.to-users.homeManager.programs.git.enable = true;
 # or: den.aspects.tux.homeManager.programs.git.enable = true;""",
         fix=(
             "Move the content to `provides.to-users` (every user of the host), to "
@@ -346,9 +353,10 @@ den.aspects.igloo.homeManager.programs.git.enable = true;""",
             "from `den.default` and its kind's schema includes. A misspelt aspect "
             "name is the usual cause."
         ),
-        wrong="""den.hosts.x86_64-linux.igloo.users.tux = { };
+        wrong="""den.hosts.x86_64-linux.igloo = { };
 den.aspects.iglo.nixos = { };""",
-        right="""den.aspects.igloo.nixos = { };""",
+        right="""den.hosts.x86_64-linux.igloo = { };
+den.aspects.igloo.nixos = { };""",
         fix=(
             "Define `den.aspects.<name>` or set the entity's `aspect`. Silence with "
             '`"den/entity-without-aspect" = "off"` when empty aspects are intended.'
@@ -366,8 +374,10 @@ den.aspects.iglo.nixos = { };""",
             "aspect set on the way is computed or imported, and for namespaces "
             "from other flakes."
         ),
-        wrong="""den.aspects.igloo.includes = [ den.aspects.roles.dekstop ];""",
-        right="""den.aspects.igloo.includes = [ den.aspects.roles.desktop ];""",
+        wrong="""den.aspects.roles.desktop.nixos.services.xserver.enable = true;
+den.aspects.igloo.includes = [ den.aspects.roles.dekstop ];""",
+        right="""den.aspects.roles.desktop.nixos.services.xserver.enable = true;
+den.aspects.igloo.includes = [ den.aspects.roles.desktop ];""",
         fix="Fix the path or define the aspect.",
     ),
     Code(
@@ -417,8 +427,8 @@ den.aspects.x.includes = [ ({ host, ... }: { }) ];""",
             "are different: den passes them only the arguments they name, so a "
             "closed set is fine there and is not reported."
         ),
-        wrong="""den.policies.motd = { host }: [ ... ];""",
-        right="""den.policies.motd = { host, ... }: [ ... ];""",
+        wrong="""den.policies.motd = { host }: [ ];""",
+        right="""den.policies.motd = { host, ... }: [ ];""",
         fix="Add `...` (the quick fix writes it). Keep every argument: they select where the policy fires.",
     ),
     Code(
