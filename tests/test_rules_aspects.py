@@ -382,6 +382,14 @@ def test_home_content_in_a_parametric_host_aspect(tmp_path: Path):
         "den.hosts.x86_64-linux.tux = { }; den.aspects.tux.homeManager.x = 1;",
         # An aspect not walked at all is another rule's business.
         "den.aspects.unused.homeManager.x = 1;",
+        # The workspace collects the class itself, wherever it is emitted.
+        "den.aspects.igloo.homeManager.x = 1; "
+        'den.policies.hm = { host, ... }: [ (den.lib.policy.route { fromClass = "homeManager"; '
+        'intoClass = "nixos"; path = [ "hm" ]; }) ]; '
+        "den.schema.host.includes = [ den.policies.hm ];",
+        "den.aspects.igloo.hjem.x = 1; den.aspects.igloo.includes = [ "
+        '(den.batteries.forward { each = [ 1 ]; fromClass = _: "hjem"; '
+        'intoClass = _: "nixos"; intoPath = _: [ "hjem" ]; }) ];',
     ],
     ids=[
         "provides-to-users",
@@ -397,6 +405,8 @@ def test_home_content_in_a_parametric_host_aspect(tmp_path: Path):
         "included-from-unplaced",
         "host-named-like-user",
         "unwalked",
+        "collected-by-route",
+        "collected-by-forward",
     ],
 )
 def test_home_content_reaching_users_stays_silent(tmp_path: Path, aspects: str):

@@ -243,6 +243,19 @@ def _projects_host_aspects(model: Model) -> bool:
     return model.words.get("host-aspects", 0) > 0
 
 
+def _collected_classes(model: Model) -> set[str]:
+    """Classes some route, deliver or forward of the workspace collects."""
+    found: set[str] = set()
+    effects = [e for p in model.policies.values() for e in p.effects]
+    for effect in effects + model.loose_effects:
+        for name in ("fromClass", "from"):
+            f = effect.field(name)
+            if f is not None and isinstance(f.value, str):
+                found.add(f.value)
+    found.update(f.from_class for f in model.forwards if isinstance(f.from_class, str))
+    return found
+
+
 def _host_scope_home_content(model: Model) -> Iterator[Finding]:
     if not model.profile.home_content_at_host_inert or model.has_external_modules:
         return
@@ -256,6 +269,9 @@ def _host_scope_home_content(model: Model) -> Iterator[Finding]:
     walks = _walks(model)
     elsewhere = _referenced_elsewhere(model)
     not_host_only = model.user_names | model.home_names
+    # A route, deliver or forward of the workspace that collects a home class
+    # reads it wherever it fires, host scopes included.
+    home_classes = [c for c in HOME_CLASSES if c not in _collected_classes(model)]
     for aspect, kinds in sorted(walks.items(), key=lambda i: (i[0].tree, i[0].path)):
         if aspect.tree != ASPECTS or kinds != {"host"} or len(aspect.path) != 1:
             continue
@@ -265,7 +281,7 @@ def _host_scope_home_content(model: Model) -> Iterator[Finding]:
         node = model.trees.node(ASPECTS, aspect.path)
         if node is None or node.hidden:
             continue
-        for home_class in HOME_CLASSES:
+        for home_class in home_classes:
             child = node.children.get(home_class)
             if child is None:
                 continue
