@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pathspec
 from lsprotocol import types
@@ -45,6 +46,7 @@ from den_lsp.features.diagnostics import document_uri, to_diagnostic
 from den_lsp.features.logging import ClientLogHandler, setup_logging
 from den_lsp.features.project import SKIPPED_DIRS, Project
 from den_lsp.features.settings import CONFIG_FILE
+from den_lsp.syntax.document import apply_text_change, encode_text
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,44 @@ class DenProtocol(LanguageServerProtocol):
         if general is not None:
             general.position_encodings = None
         return (yield from super().lsp_initialize(params))
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
+        """Apply the client's changes with LSP's own line rules.
+
+        pygls splits lines with ``str.splitlines``, which also breaks at form
+        feeds, U+2028 and other characters no client counts as line ends, and
+        drops an insertion past the last line: its copy of the text would
+        drift from the editor's. A change to a document that is not open is
+        logged and ignored.
+        """
+        identifier = params.text_document
+        document = self.workspace.text_documents.get(unquote(identifier.uri))
+        if document is None:
+            log.info("change to %s, which is not open; ignored", identifier.uri)
+        else:
+            text = document.source
+            for change in params.content_changes:
+                if isinstance(change, types.TextDocumentContentChangePartial):
+                    r = change.range
+                    span = (
+                        (r.start.line, r.start.character),
+                        (r.end.line, r.end.character),
+                    )
+                    text = apply_text_change(text, span, change.text)
+                else:
+                    text = change.text
+            self.workspace.put_text_document(
+                types.TextDocumentItem(
+                    uri=document.uri,
+                    language_id=document.language_id or "",
+                    version=identifier.version,
+                    text=text,
+                )
+            )
+        handler = self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)
+        if handler is not None:
+            yield handler, (params,), None
 
 
 class DenLanguageServer(LanguageServer):
@@ -217,7 +257,7 @@ class DenLanguageServer(LanguageServer):
             document.uri,
             document.rel,
             document.loose_root,
-            text.source.encode("utf-8", "surrogatepass"),
+            encode_text(text.source),
         )
 
     def schedule(self, uri: str) -> None:

@@ -8,7 +8,9 @@ that tree as a guide, so tree-sitter re-reads only the region that changed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
+from itertools import islice
 
 from den_lsp.syntax.parse import SyntaxTree, parse_nix
 from den_lsp.syntax.positions import LineIndex
@@ -26,6 +28,53 @@ def encode_text(text: str) -> bytes:
     # Text from a client may hold a lone surrogate (JSON allows "\ud800").
     # It becomes `?`: one UTF-16 unit for one byte, so positions still agree.
     return text.encode("utf-8", "replace")
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def text_offset(text: str, line: int, character: int) -> int:
+    """The index into ``text`` of an LSP position (UTF-16 character).
+
+    Lines end at ``\\n``, ``\\r\\n`` or a lone ``\\r`` only: the other
+    characters ``str.splitlines`` breaks at (form feed, U+2028, ...) are text
+    to an LSP client. Out-of-range positions clamp as ``LineIndex.offset``
+    does: a line past the last one is the end of the text, a character past
+    the end of its line is the end of that line's text, before its break.
+    """
+    if line < 0:
+        return 0
+    start = 0
+    if line > 0:
+        breaks = list(islice(_LINE_BREAK.finditer(text), line))
+        if len(breaks) < line:
+            return len(text)
+        start = breaks[-1].end()
+    found = _LINE_BREAK.search(text, start)
+    end = found.start() if found is not None else len(text)
+    content = text[start:end]
+    character = max(character, 0)
+    if content.isascii() or character == 0:
+        return start + min(character, len(content))
+    units = 0
+    for index, char in enumerate(content):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > character:
+            # A character between the halves of a surrogate pair moves back
+            # to the pair's start.
+            return start + index
+    return end
+
+
+def apply_text_change(text: str, range: Range | None, new_text: str) -> str:
+    """``text`` after one LSP content change; a ``range`` of None replaces all."""
+    if range is None:
+        return new_text
+    (start_line, start_char), (end_line, end_char) = range
+    start = text_offset(text, start_line, start_char)
+    end = text_offset(text, end_line, end_char)
+    start, end = min(start, end), max(start, end)
+    return text[:start] + new_text + text[end:]
 
 
 def ts_point(source: bytes, offset: int) -> tuple[int, int]:
