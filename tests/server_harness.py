@@ -273,9 +273,12 @@ def _break_rule_family(name: str) -> None:
 def _break_hover(server) -> None:
     from lsprotocol import types
 
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def hover(ls, params):
+    def hover(params):
         raise RuntimeError("hover broke (injected by the test)")
+
+    # The registered handler is replaced in place: its options (and so the
+    # capability the server announces) stay as they were.
+    server.protocol.fm.features[types.TEXT_DOCUMENT_HOVER] = hover
 
 
 def _register_introspection(server) -> None:
