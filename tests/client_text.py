@@ -112,6 +112,37 @@ class ClientText:
         before = self.text[starts[line] : index]
         return line, sum(2 if ord(c) > 0xFFFF else 1 for c in before)
 
+    def index(self, line: int, character: int) -> int:
+        """The ``str`` index of an LSP position, clamped as LSP says."""
+        starts = self.line_starts()
+        if line >= len(starts):
+            return len(self.text)
+        start = starts[max(line, 0)]
+        end = starts[line + 1] if line + 1 < len(starts) else len(self.text)
+        content = self.text[start:end].rstrip("\r\n")
+        units = 0
+        for offset, char in enumerate(content):
+            units += 2 if ord(char) > 0xFFFF else 1
+            if units > character:
+                return start + offset
+        return start + len(content)
+
+    def text_in(self, start: tuple[int, int], end: tuple[int, int]) -> str:
+        return self.text[self.index(*start) : self.index(*end)]
+
+    def apply_edits(self, edits: list) -> None:
+        """Apply LSP text edits (all against the current text), as a client does."""
+        spans = []
+        for edit in edits:
+            r = edit.range
+            start = self.index(r.start.line, r.start.character)
+            end = self.index(r.end.line, r.end.character)
+            spans.append((start, end, edit.new_text))
+        for start, end, new_text in sorted(
+            spans, key=lambda s: (s[0], s[1]), reverse=True
+        ):
+            self.text = self.text[:start] + new_text + self.text[end:]
+
     def addressable(self, index: int) -> int:
         """``index``, moved off the middle of a ``\\r\\n`` (no position names it)."""
         index = max(0, min(index, len(self.text)))

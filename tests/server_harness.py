@@ -98,7 +98,12 @@ async def session(
         if shutdown:
             await asyncio.wait_for(client.shutdown_session(), 30)
     finally:
-        await client.stop()
+        server = client._server
+        if server is not None and server.returncode is None:
+            # The test failed before the session's end: the process is ended
+            # here, or stopping the client would wait for it forever.
+            server.terminate()
+        await asyncio.wait_for(client.stop(), 30)
 
 
 async def state(client, uri: str, timeout: float = 30.0) -> dict:
