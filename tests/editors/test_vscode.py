@@ -332,6 +332,7 @@ def vscode(tmp_path, editor_env, leak_workspace):
             host("quit")
     finally:
         if driver is not None:
+            driver.stdin.close()
             try:
                 driver.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -371,7 +372,10 @@ def test_finding_hover_quick_fix_and_scope_graph(vscode, leak_workspace):
     vscode("press", keys=["Control+."])
     assert QUICK_FIX in vscode("menu")
     vscode("choose", label=QUICK_FIX)
-    editor = vscode.wait_for("activeEditor", lambda shown: shown["dirty"])
+    editor = vscode.wait_for(
+        "activeEditor",
+        lambda shown: shown["dirty"] and "    isolated = true;" in shown["lines"],
+    )
     assert editor["lines"][4:9] == DECLARATION
     assert source.read_text() == before
 
@@ -390,12 +394,16 @@ def test_finding_hover_quick_fix_and_scope_graph(vscode, leak_workspace):
     graph = vscode.wait_for(
         "activeEditor",
         lambda shown: (
-            shown["tab"].startswith("Scope graph of") and len(shown["lines"]) > 1
+            shown["tab"].startswith("Scope graph of")
+            and any(line.startswith("kind guest") for line in shown["lines"])
         ),
     )
     assert graph["tab"] == f"Scope graph of {leak_workspace.name}.txt, preview"
-    guest = graph["lines"].index("kind guest [entity, isolated]")
-    assert graph["lines"][guest + 1 : guest + 3] == [
+    guest = next(
+        i for i, line in enumerate(graph["lines"]) if line.startswith("kind guest")
+    )
+    assert graph["lines"][guest : guest + 3] == [
+        "kind guest [entity, isolated]",
         "  scope chain: flake › flake-system › host › guest",
         "  entity: yes   isolated: yes",
     ]

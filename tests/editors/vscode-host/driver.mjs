@@ -281,3 +281,6 @@ for await (const line of lines) {
     break;
   }
 }
+// stdin, and Playwright's connection if the browser would not close, would
+// keep Node running.
+process.exit(0);
