@@ -4,11 +4,12 @@
 //
 // It reads one request per line on stdin, {"id": N, "op": NAME, ...arguments},
 // and answers each with one line on stdout: {"id": N, "ok": true, "result": ...}
-// or {"id": N, "ok": false, "error": MESSAGE, "screenshot": PATH}. The operations are
-// what a user does (press keys, type, hover, pick from a menu) and what a
-// user sees (the Problems panel, a hover, the active editor's lines),
-// read from the workbench's DOM. Waiting for den-lsp is the test's job; an
-// operation only waits for the widget it opens.
+// or {"id": N, "ok": false, "error": MESSAGE, "screenshot": PATH}.
+//
+// The operations are what a user does (press keys, type, hover, pick from a
+// menu) and what a user sees (the Problems panel, a hover, the active
+// editor's lines), read from the workbench's DOM. Waiting for den-lsp is the
+// test's job; an operation only waits for the widget it opens.
 
 import { mkdirSync } from "node:fs";
 import * as path from "node:path";
