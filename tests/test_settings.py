@@ -332,3 +332,24 @@ async def test_editor_settings_override_the_file_in_the_server(client, tmp_path)
         "den/policy-never-activated",
         "den/policy-unknown-context",
     ]
+
+
+async def test_unusable_editor_settings_are_logged_and_ignored(client, tmp_path):
+    client.set_configuration(
+        {"severity": {"den/unknown-class": "loud", "den/unknown-kind": "off"}},
+        section="den",
+    )
+    ws = await start(client, tmp_path, WORKSPACE)
+    uri = await ws.open(IGLOO)
+
+    message = await logged(client, "severity of den/unknown-class must be one of")
+    assert message.type == types.MessageType.Warning
+    assert shown(client.published[uri][-1]) == [
+        ("den/unknown-class", types.DiagnosticSeverity.Warning)
+    ]
+    # The usable half of the same settings still applies.
+    policies = await ws.open("modules/policies.nix")
+    assert [d.code for d in client.published[policies][-1].diagnostics] == [
+        "den/policy-never-activated",
+        "den/policy-unknown-context",
+    ]
