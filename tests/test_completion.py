@@ -7,6 +7,7 @@ mark's end. Each case names the exact labels den-lsp offers, best first.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -461,7 +462,8 @@ def test_ranges_count_utf16_code_units(tmp_path):
 @pytest_lsp.fixture(config=server_config())
 async def client(lsp_client: LanguageClient):
     yield
-    await lsp_client.shutdown_session()
+    # A test that failed may leave the session unable to shut down cleanly.
+    await asyncio.wait_for(lsp_client.shutdown_session(), 5)
 
 
 TYPING = _module(

@@ -18,6 +18,7 @@ from den_lsp.analysis.findings import Finding, TextEdit
 from den_lsp.facts.types import Effect
 from den_lsp.features.diagnostics import to_diagnostic, to_range
 from den_lsp.features.index import effect_at, index_for
+from den_lsp.features.move import move_into_delivered_kind
 from den_lsp.features.project import Project
 from den_lsp.model.builtins import COMPOSE_KINDS
 from den_lsp.model.model import Model
@@ -107,6 +108,9 @@ def _refactors(project, model: Model, rel: str, start: int, end: int, index):
     found = effect_at(model, rel, start)
     if found is not None and found[0].family == "route":
         yield from _route_refactors(model, found[0])
+        move = move_into_delivered_kind(project, model, *found)
+        if move is not None:
+            yield Action(move.title, REFACTOR, move.edits, safe=False)
     occurrence = index.at(rel, start)
     if occurrence is not None and occurrence.category == "kind":
         kind = model.kinds.get(occurrence.name)
