@@ -90,7 +90,7 @@ async def client(lsp_client: LanguageClient, request, tmp_path: Path):
     lsp_client.marks = marks
     lsp_client.spec = request.param
     uri = from_fs_path(str(tmp_path))
-    await lsp_client.initialize_session(
+    lsp_client.initialized = await lsp_client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities(request.param),
             root_uri=uri,
@@ -350,6 +350,72 @@ async def test_responses_respect_the_recorded_client_capabilities(client):
     for action in actions:
         assert any(str(action.kind).startswith(str(k)) for k in allowed), action.kind
 
+    # Workspace edits use `changes`, which every client applies; the
+    # versioned `documentChanges` would need the client to support them.
+    edit_support = capabilities.workspace.workspace_edit
+    assert (
+        edit_support.document_changes
+        == {
+            "visual-studio-code": True,
+            "neovim": None,
+            "emacs": True,
+        }[client.spec]
+    )
+    route_actions = await _actions(
+        client, "modules/guests.nix", mark(client, "modules/guests.nix", 3).start
+    )
+    for action in [*actions, *route_actions]:
+        assert action.edit.document_changes is None
+        assert action.edit.changes
+
+    # Neovim and Emacs offer UTF-8 and UTF-32 too; den-lsp answers in UTF-16,
+    # the encoding every client takes.
+    offered = capabilities.general.position_encodings
+    assert (
+        offered
+        == {
+            "visual-studio-code": None,
+            "neovim": ("utf-8", "utf-16", "utf-32"),
+            "emacs": ("utf-32", "utf-8", "utf-16"),
+        }[client.spec]
+    )
+    assert (
+        client.initialized.capabilities.position_encoding
+        == types.PositionEncodingKind.Utf16
+    )
+
+
+async def test_positions_count_utf16_code_units_for_every_client(client):
+    uri = await opened(client, "modules/guests.nix")
+    text = (client.root / "modules/guests.nix").read_text()
+    # A crab (two UTF-16 code units, four UTF-8 bytes, one code point) in
+    # front of the kind's name on its line.
+    at = mark(client, "modules/guests.nix", 1)
+    lines = text.split("\n")
+    line = lines[at.start[0]]
+    lines[at.start[0]] = line[: at.start[1]] + "/*🦀*/ " + line[at.start[1] :]
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+            content_changes=[
+                types.TextDocumentContentChangeWholeDocument(text="\n".join(lines))
+            ],
+        )
+    )
+    shift = len("/*🦀*/ ".encode("utf-16-le")) // 2
+    assert shift == 7
+    result = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=position((at.start[0], at.start[1] + shift)),
+        )
+    )
+    assert result.contents.value.startswith("**kind `guest`** — entity")
+    assert (result.range.start.character, result.range.end.character) == (
+        at.start[1] + shift,
+        at.end[1] + shift,
+    )
+
 
 @pytest_lsp.fixture(config=_config())
 async def plain_client(lsp_client: LanguageClient, tmp_path: Path):
@@ -368,6 +434,35 @@ async def plain_client(lsp_client: LanguageClient, tmp_path: Path):
     )
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=_config())
+async def formatless_client(lsp_client: LanguageClient, tmp_path: Path):
+    marks = write_workspace(tmp_path, FILES)
+    lsp_client.root = tmp_path
+    lsp_client.marks = marks
+    capabilities = client_capabilities("neovim")
+    capabilities.text_document.hover.content_format = None
+    uri = from_fs_path(str(tmp_path))
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            root_uri=uri,
+            workspace_folders=[types.WorkspaceFolder(uri=uri, name="ws")],
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_plain_string_hover_for_clients_that_name_no_format(formatless_client):
+    result = await hover(
+        formatless_client,
+        "modules/guests.nix",
+        mark(formatless_client, "modules/guests.nix", 0).start,
+    )
+    assert isinstance(result.contents, str)
+    assert result.contents.startswith("policy host-guests\n\nFires at: host\n")
 
 
 async def test_plain_text_hover_for_clients_without_markdown(plain_client):

@@ -438,23 +438,27 @@ def register(server: "DenLanguageServer") -> None:
         )
         if found is None:
             return None
-        if _wants_markdown(ls):
+        formats = _content_formats(ls)
+        contents: types.MarkupContent | str
+        if types.MarkupKind.Markdown in formats:
             contents = types.MarkupContent(
                 kind=types.MarkupKind.Markdown, value=found.markdown
             )
-        else:
+        elif formats:
             contents = types.MarkupContent(
                 kind=types.MarkupKind.PlainText, value=plain_text(found.markdown)
             )
+        else:
+            # A client that names no format may predate MarkupContent: a
+            # plain string is what every client shows.
+            contents = plain_text(found.markdown)
         return types.Hover(contents=contents, range=to_range(found.span))
 
 
-def _wants_markdown(ls: "DenLanguageServer") -> bool:
+def _content_formats(ls: "DenLanguageServer") -> tuple[str, ...]:
     capabilities = ls.client_capabilities.text_document
     hover = capabilities.hover if capabilities is not None else None
-    formats = hover.content_format if hover is not None else None
-    # LSP's default, when the client names no format, is plain text only.
-    return bool(formats) and types.MarkupKind.Markdown in formats
+    return tuple(hover.content_format or ()) if hover is not None else ()
 
 
 def plain_text(markdown: str) -> str:
