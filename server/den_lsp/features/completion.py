@@ -26,7 +26,7 @@ from den_lsp.features.hover import (
     plain_text,
     policy_hover,
 )
-from den_lsp.features.index import index_for
+from den_lsp.features.index import SymbolIndex, index_for
 from den_lsp.features.project import Project
 from den_lsp.model.builtins import BUILTIN_CLASSES, BUILTIN_POLICIES
 from den_lsp.model.model import Model
@@ -543,7 +543,7 @@ def _completions(
     if (match := _POLICIES.search(before)) is not None:
         return _policies(model, span_back(len(match.group(1).encode())))
     if (match := _ASPECTS.search(before)) is not None and not context.key_position:
-        return _aspects(model, match.group(1), span_back(len(match.group(1).encode())))
+        return _aspects(index, match.group(1), span_back(len(match.group(1).encode())))
     if (match := _SCHEMA.search(before)) is not None and not context.key_position:
         return _kinds(model, span_back(len(match.group(1).encode())))
     if not context.key_position:
@@ -578,7 +578,10 @@ def _completions(
         outside = below[: max(0, len(below) - len(frame.pending))]
         typed = ".".join([*below[len(outside) :], word])
         aspects = _aspects(
-            model, ".".join([*outside, typed]), span_back(len(typed.encode())), outside
+            index,
+            ".".join([*outside, typed]),
+            span_back(len(typed.encode())),
+            outside,
         )
         classes = set(model.classes) | BUILTIN_CLASSES
         if below and not any(n in classes or n in _STRUCTURAL_KEYS for n in below):
@@ -704,9 +707,10 @@ def _policies(model: Model, replace: Span) -> list[Completion]:
 
 
 def _aspects(
-    model: Model, typed: str, replace: Span, outside: list[str] | None = None
+    index: SymbolIndex, typed: str, replace: Span, outside: list[str] | None = None
 ) -> list[Completion]:
     """Aspect paths that continue ``typed``, labelled after ``outside``'s elements."""
+    model = index.model
     # den makes an aspect for every host and user, and includes the key of a
     # host's aspect named after one of its users at that user's scope.
     paths = {".".join(a.path) for a in model.aspects}
@@ -716,7 +720,12 @@ def _aspects(
     skip = len(".".join(outside)) + 1 if outside else 0
     return [
         Completion(
-            path[skip:], "aspect", "aspect", aspect_hover(model, path), replace, "2"
+            path[skip:],
+            "aspect",
+            "aspect",
+            aspect_hover(model, path, index),
+            replace,
+            "2",
         )
         for path in sorted(paths)
         if path.startswith(typed.rsplit(".", 1)[0] + ".") or "." not in typed

@@ -15,7 +15,7 @@ from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.common import field_value, render_path, route_path, where
 from den_lsp.facts.types import Effect, Policy
 from den_lsp.features.diagnostics import to_range
-from den_lsp.features.index import Occurrence, effect_at, index_for
+from den_lsp.features.index import Occurrence, SymbolIndex, effect_at, index_for
 from den_lsp.features.project import Project
 from den_lsp.model.builtins import BUILTIN_KINDS, SYSTEM_CLASSES
 from den_lsp.model.model import Model, RouteInstance
@@ -52,7 +52,7 @@ def hover_at(project: Project, rel: str, line: int, character: int) -> HoverText
         occurrence = index.at(rel, offset)
         effect = effect_at(model, rel, offset)
         if occurrence is not None:
-            parts.append(_symbol(model, occurrence))
+            parts.append(_symbol(model, occurrence, index))
             span = occurrence.span
         elif effect is not None:
             parts.append(_effect(model, *effect))
@@ -67,7 +67,7 @@ def hover_at(project: Project, rel: str, line: int, character: int) -> HoverText
     return HoverText("\n\n---\n\n".join(parts), span)
 
 
-def _symbol(model: Model, occ: Occurrence) -> str:
+def _symbol(model: Model, occ: Occurrence, index: SymbolIndex) -> str:
     if occ.category == "kind":
         return kind_hover(model, occ.name)
     if occ.category == "policy":
@@ -75,9 +75,9 @@ def _symbol(model: Model, occ: Occurrence) -> str:
     if occ.category == "class":
         return class_hover(model, occ.name)
     if occ.category == "aspect":
-        return aspect_hover(model, occ.name)
+        return aspect_hover(model, occ.name, index)
     if occ.category == "host":
-        return host_hover(model, occ.name)
+        return host_hover(model, occ.name, index)
     return f"**user `{occ.name}`**"
 
 
@@ -157,13 +157,21 @@ def kind_hover(model: Model, name: str) -> str:
     return "\n".join(lines)
 
 
+def _place(effect: Effect) -> str:
+    """Where a route puts its result: a path in code, or the class root in words."""
+    path = route_path(effect)
+    if path == ():
+        return "the class root"
+    return f"`{render_path(path)}`"
+
+
 def _route_line(route: RouteInstance) -> str:
     effect = route.effect
     source, into = _classes(effect)
     subtree = " and its subtree" if route.subtree else ""
     skipped = f", skipping isolated {', '.join(route.skipped)}" if route.skipped else ""
     return (
-        f"`{source}` → `{into}` at `{render_path(route_path(effect))}`: collects at "
+        f"`{source}` → `{into}` at {_place(effect)}: collects at "
         f"`{route.collection_root or '?'}`{subtree}{skipped}, appends at "
         f"{', '.join(f'`{t}`' for t in route.append_targets)} ({where(effect.span)})"
     )
@@ -236,9 +244,9 @@ def _effect(model: Model, effect: Effect, policy: Policy) -> str:
     if effect.family not in ("route", "deliver"):
         return _other_effect(model, effect, policy)
     source, into = _classes(effect)
-    path = render_path(route_path(effect))
+    place = _place(effect)
     instances = [r for r in model.routes if r.effect is effect]
-    lines = [f"**{effect.family}** `{source}` → `{into}` at `{path}`", ""]
+    lines = [f"**{effect.family}** `{source}` → `{into}` at {place}", ""]
     if not instances:
         lines.append(
             f"Its policy {_policy_label(model, policy.policy_id)} fires nowhere "
@@ -263,14 +271,16 @@ def _effect(model: Model, effect: Effect, policy: Policy) -> str:
         )
         lines.append(
             f"- fired at `{route.fires_at}`: collects `{source}` at `{root}`{subtree}"
-            f"{skipped}; appends at {targets} as `{into}` under `{path}`{verbatim}."
+            f"{skipped}; appends at {targets} as `{into}` "
+            + ("at the class root" if place == "the class root" else f"under {place}")
+            + f"{verbatim}."
         )
     first = instances[0]
     lines.append("")
     lines.append(
         f"In a build: the `{source}` modules of each `{first.collection_root or '?'}` "
         f"scope become part of the {', '.join(first.append_targets)}'s `{into}` "
-        f"configuration at `{path}`."
+        f"configuration at {place}."
     )
     lines.append("")
     lines.append(
@@ -363,13 +373,25 @@ def class_hover(model: Model, name: str) -> str:
     return "\n".join(lines)
 
 
-def aspect_hover(model: Model, path: str) -> str:
+def _aspect_places(model: Model, path: str, index: SymbolIndex | None) -> list[str]:
+    """Where an aspect is defined: the line of its name in each definition.
+
+    Without the index, the lines of the keys the definitions write.
+    """
+    spans = [o.span for o in index.of("aspect", path) if o.definition] if index else []
+    if not spans:
+        parts = tuple(path.split("."))
+        spans = [a.span for a in model.aspects if a.path == parts]
+    ordered = sorted(spans, key=lambda s: (s.path, s.start_line))
+    return list(dict.fromkeys(where(s) for s in ordered))
+
+
+def aspect_hover(model: Model, path: str, index: SymbolIndex | None = None) -> str:
     parts = tuple(path.split("."))
     defs = [a for a in model.aspects if a.path == parts]
     lines = [f"**aspect `den.aspects.{path}`**", ""]
     if defs:
-        files = sorted({where(a.span) for a in defs})
-        lines.append("Defined at " + ", ".join(files))
+        lines.append("Defined at " + ", ".join(_aspect_places(model, path, index)))
         keys = sorted(
             {k for a in defs for k, _ in a.keys if k not in ("includes", "excludes")}
         )
@@ -379,7 +401,7 @@ def aspect_hover(model: Model, path: str) -> str:
         lines.append("Not defined in this workspace.")
     includers = sorted(
         {
-            f"{'/'.join(i.owner)} ({where(i.item.span)})"
+            f"{_owner(i.owner)} ({where(i.item.span)})"
             for i in model.includes
             if i.item.target == ("aspect", *parts) and i.relation == "includes"
         }
@@ -389,7 +411,16 @@ def aspect_hover(model: Model, path: str) -> str:
     return "\n".join(lines)
 
 
-def host_hover(model: Model, name: str) -> str:
+def _owner(owner: tuple[str, ...]) -> str:
+    """The includes list an include sits in, as the user wrote its owner."""
+    if owner[0] == "schema":
+        return f"`den.schema.{owner[1]}`"
+    if owner[0] == "aspect":
+        return f"`den.aspects.{'.'.join(owner[1:])}`"
+    return "`den.default`"
+
+
+def host_hover(model: Model, name: str, index: SymbolIndex | None = None) -> str:
     hosts = [h for h in model.hosts if h.name == name]
     lines = [f"**host `{name}`**", ""]
     for host in hosts:
@@ -405,11 +436,10 @@ def host_hover(model: Model, name: str) -> str:
         lines.append(
             f"- {where(host.span)}" + (": " + ", ".join(details) if details else "")
         )
-    aspect = [a for a in model.aspects if a.path == (name,)]
-    if aspect:
+    if any(a.path == (name,) for a in model.aspects):
         lines.append(
             f"- aspect `den.aspects.{name}` at "
-            + ", ".join(sorted({where(a.span) for a in aspect}))
+            + ", ".join(_aspect_places(model, name, index))
         )
     return "\n".join(lines)
 
