@@ -134,23 +134,28 @@ class _Node:
 def _nested(pieces: list[_Node]) -> list[_Node]:
     """Put every piece inside the smallest piece (or child of one) around it."""
     roots: list[_Node] = []
-    # Larger pieces first, so that a piece's container is placed before it;
-    # among pieces of one size, the order of the categories decides.
+    # By position, a container before what it contains; among pieces of one
+    # range, the order of the categories decides. The open pieces form a
+    # stack, each inside the one below it.
     order = sorted(
         enumerate(pieces),
-        key=lambda item: (
-            -(item[1].range.end_byte - item[1].range.start_byte),
-            item[0],
-        ),
+        key=lambda item: (item[1].range.start_byte, -item[1].range.end_byte, item[0]),
     )
+    open_pieces: list[_Node] = []
     for _, piece in order:
-        siblings = roots
-        while True:
-            holder = next((n for n in siblings if n.contains(piece)), None)
-            if holder is None:
-                break
-            siblings = holder.children
-        siblings.append(piece)
+        while open_pieces and not open_pieces[-1].contains(piece):
+            open_pieces.pop()
+        if not open_pieces:
+            roots.append(piece)
+        else:
+            holder = open_pieces[-1]
+            while True:
+                inner = next((c for c in holder.children if c.contains(piece)), None)
+                if inner is None:
+                    break
+                holder = inner
+            holder.children.append(piece)
+        open_pieces.append(piece)
     return roots
 
 
