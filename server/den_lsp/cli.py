@@ -125,7 +125,7 @@ def _check(args: argparse.Namespace) -> int:
                 )
         only = None if path.is_dir() else project.relative(path)
         for rel, findings in sorted(project.findings().items()):
-            if only is not None and rel != only:
+            if not findings or (only is not None and rel != only):
                 continue
             shown = display_path(project.root, rel, cwd)
             located.extend(Located(shown, f, project.root, cwd) for f in findings)

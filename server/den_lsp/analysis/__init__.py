@@ -3,20 +3,45 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from den_lsp.analysis import api, aspects, classes, isolation, kinds, policies, routes
 from den_lsp.analysis.findings import Finding, Fix, Severity, Span, TextEdit
-from den_lsp.model.model import Model
+
+if TYPE_CHECKING:
+    from den_lsp.model.model import Model
 
 log = logging.getLogger(__name__)
 
-RULE_FAMILIES = (isolation, routes, kinds, aspects, classes, policies, api)
+
+def rule_families() -> tuple:
+    """The rule modules, in the order their findings are collected.
+
+    They are imported on first use, not with this package: a check whose
+    findings all come from the cache never loads them.
+    """
+    from den_lsp.analysis import (
+        api,
+        aspects,
+        classes,
+        isolation,
+        kinds,
+        policies,
+        routes,
+    )
+
+    return (isolation, routes, kinds, aspects, classes, policies, api)
+
+
+def __getattr__(name: str):
+    if name == "RULE_FAMILIES":
+        return rule_families()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def analyze(model: Model) -> list[Finding]:
     """All findings of the workspace model, sorted by place."""
     findings: list[Finding] = []
-    for family in RULE_FAMILIES:
+    for family in rule_families():
         try:
             findings.extend(list(family.check(model)))
         except Exception:

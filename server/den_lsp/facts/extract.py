@@ -11,6 +11,7 @@ evaluator.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
@@ -230,9 +231,16 @@ class _Context:
         return self.evaluator.text(node)
 
 
+# The anchors' identifiers as whole words. An identifier cannot follow a
+# letter or `_` (they would belong to it), nor be followed by a character
+# that may continue an identifier, so a file without a match has no anchor:
+# `stdenv` and `hidden` in a package collection need no query.
+_ANCHOR_WORD = re.compile(rb"(?<![A-Za-z_])(?:den|config)(?![A-Za-z0-9_'-])")
+
+
 def has_den_anchor(tree: SyntaxTree) -> bool:
     """Cheap test run before extraction: does the file mention den at all?"""
-    if b"den" not in tree.source:
+    if b"den" not in tree.source or not _ANCHOR_WORD.search(tree.source):
         return False
     captures = tree_sitter.QueryCursor(load_query("den-anchors")).captures(tree.root)
     return bool(captures)

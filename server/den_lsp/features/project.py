@@ -207,30 +207,47 @@ def _gitignore(root: Path, directory: Path) -> list[str]:
 
 def discover(root: Path, exclude: Iterable[str] = ()) -> list[Path]:
     """Every ``.nix`` file den would see: skipping build results, VCS and ignores."""
-    files: list[Path] = []
+    return [Path(path) for _, path in discover_files(root, exclude)]
+
+
+def discover_files(root: Path, exclude: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """``discover`` as (path relative to root, path) strings, in the same order.
+
+    Strings all the way: a repository of tens of thousands of files spends
+    more time building path objects than listing its folders.
+    """
+    files: list[tuple[list[str], str, str]] = []
     patterns: list[str] = list(exclude)
-    for directory, dirnames, filenames in os.walk(root):
-        current = Path(directory)
-        patterns.extend(_gitignore(root, current))
-        spec = ignore_spec(patterns)
-        rel_dir = current.relative_to(root).as_posix()
+    spec = ignore_spec(patterns) if patterns else None
+    top = os.fspath(root)
+    for directory, dirnames, filenames in os.walk(top):
+        rel_dir = "." if directory == top else directory[len(top) + 1 :]
+        if rel_dir != "." and os.sep != "/":
+            rel_dir = rel_dir.replace(os.sep, "/")
+        if ".gitignore" in filenames:
+            added = _gitignore(root, Path(directory))
+            if added:
+                patterns.extend(added)
+                spec = ignore_spec(patterns)
         kept = []
         for name in sorted(dirnames):
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if _skipped_dir(name) or spec.match_file(rel + "/"):
+            if _skipped_dir(name) or (spec is not None and spec.match_file(rel + "/")):
                 continue
-            if (current / name).is_symlink():
+            if os.path.islink(os.path.join(directory, name)):
                 continue
             kept.append(name)
         dirnames[:] = kept
-        for name in sorted(filenames):
+        for name in filenames:
             if not name.endswith(".nix"):
                 continue
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if name.startswith("result") or spec.match_file(rel):
+            if name.startswith("result") or (spec is not None and spec.match_file(rel)):
                 continue
-            files.append(current / name)
-    return sorted(files)
+            files.append((rel.split("/"), rel, os.path.join(directory, name)))
+    # The order of paths compared part by part, as sorted() orders Paths.
+    files.sort(key=lambda item: item[0])
+    return [(rel, path) for _, rel, path in files]
 
 
 def ignored(root: Path, rel: str, exclude: Iterable[str] = ()) -> bool:
@@ -422,6 +439,7 @@ class Project:
         self.unreadable: dict[str, str] = {}
         self._models: dict[str, Model] | None = None
         self._flake_dirs: dict[str, bool] = {}
+        self._units: dict[str, str] = {}  # a file's folder to its configuration
         self._findings: dict[str, list[Finding]] | None = None
         # Files that some rule finding points into (its range, a fix or its
         # message), for the last findings computed from a model.
@@ -455,13 +473,14 @@ class Project:
         """
         started = time.perf_counter()
         self._flake_dirs.clear()
+        self._units.clear()
         self._unit_settings.clear()
         self._digests = {}
         cache = self._open_cache()
-        paths = discover(self.root, self.settings.exclude)
+        paths = discover_files(self.root, self.settings.exclude)
         pending: list[tuple[str, bytes]] = []
-        for path in paths:
-            read = self._read_file(path)
+        for rel, path in paths:
+            read = self._read_file(path, rel)
             if read is None:
                 continue
             rel, source = read
@@ -529,14 +548,18 @@ class Project:
             log.info("facts cache unavailable: %s", error)
             return None
 
-    def _read_file(self, path: Path) -> tuple[str, bytes] | None:
+    def _read_file(
+        self, path: Path | str, rel: str | None = None
+    ) -> tuple[str, bytes] | None:
         """A file's path and bytes; None, and the reason kept, if unreadable."""
-        rel = self.relative(path)
+        if rel is None:
+            rel = self.relative(Path(path))
         try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise OSError(f"file is {size} bytes, more than den-lsp reads")
-            source = path.read_bytes()
+            with open(path, "rb") as stream:
+                size = os.fstat(stream.fileno()).st_size
+                if size > MAX_FILE_BYTES:
+                    raise OSError(f"file is {size} bytes, more than den-lsp reads")
+                source = stream.read()
         except OSError as error:
             self.unreadable[rel] = str(error)
             self.files.pop(rel, None)
@@ -653,7 +676,14 @@ class Project:
         den would evaluate it, and the files outside any nested flake form
         the root's.
         """
-        parts = rel.split("/")[:-1]
+        parent = rel.rpartition("/")[0]
+        unit = self._units.get(parent)
+        if unit is None:
+            unit = self._units[parent] = self._unit_of_folder(parent)
+        return unit
+
+    def _unit_of_folder(self, parent: str) -> str:
+        parts = parent.split("/") if parent else []
         for depth in range(len(parts), 0, -1):
             folder = "/".join(parts[:depth])
             if folder not in self._flake_dirs:
