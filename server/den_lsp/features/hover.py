@@ -6,6 +6,8 @@ Each hover is Markdown with the answer first, details after, and the
 
 from __future__ import annotations
 
+import weakref
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -381,14 +383,44 @@ def _aspect_places(model: Model, path: str, index: SymbolIndex | None) -> list[s
     spans = [o.span for o in index.of("aspect", path) if o.definition] if index else []
     if not spans:
         parts = tuple(path.split("."))
-        spans = [a.span for a in model.aspects if a.path == parts]
+        spans = [a.span for a in _aspect_table(model).defs.get(parts, ())]
     ordered = sorted(spans, key=lambda s: (s.path, s.start_line))
     return list(dict.fromkeys(where(s) for s in ordered))
 
 
+class _AspectTable:
+    """A model's aspect definitions and includes, by aspect path.
+
+    Completion describes every aspect it offers; looking each one up in the
+    lists of a model of thousands of aspects would cost as many passes.
+    """
+
+    def __init__(self, model: Model):
+        self.model = weakref.ref(model)
+        self.defs: dict[tuple[str, ...], list] = defaultdict(list)
+        for aspect in model.aspects:
+            self.defs[aspect.path].append(aspect)
+        self.includes: dict[tuple, list] = defaultdict(list)
+        for include in model.includes:
+            if include.relation == "includes":
+                self.includes[include.item.target].append(include)
+
+
+_last_table: _AspectTable | None = None
+
+
+def _aspect_table(model: Model) -> _AspectTable:
+    global _last_table
+    table = _last_table
+    if table is None or table.model() is not model:
+        table = _last_table = _AspectTable(model)
+    return table
+
+
 def aspect_hover(model: Model, path: str, index: SymbolIndex | None = None) -> str:
     parts = tuple(path.split("."))
-    defs = [a for a in model.aspects if a.path == parts]
+    table = _aspect_table(model)
+    defs = table.defs.get(parts, [])
     lines = [f"**aspect `den.aspects.{path}`**", ""]
     if defs:
         lines.append("Defined at " + ", ".join(_aspect_places(model, path, index)))
@@ -402,8 +434,7 @@ def aspect_hover(model: Model, path: str, index: SymbolIndex | None = None) -> s
     includers = sorted(
         {
             f"{_owner(i.owner)} ({where(i.item.span)})"
-            for i in model.includes
-            if i.item.target == ("aspect", *parts) and i.relation == "includes"
+            for i in table.includes.get(("aspect", *parts), ())
         }
     )
     if includers:
