@@ -238,12 +238,58 @@ class _Context:
 _ANCHOR_WORD = re.compile(rb"(?<![A-Za-z_])(?:den|config)(?![A-Za-z0-9_'-])")
 
 
+# Words looked at one by one before the query runs instead.
+_ANCHOR_CANDIDATES = 64
+
+
 def has_den_anchor(tree: SyntaxTree) -> bool:
-    """Cheap test run before extraction: does the file mention den at all?"""
-    if b"den" not in tree.source or not _ANCHOR_WORD.search(tree.source):
+    """Cheap test run before extraction: does the file mention den at all?
+
+    The first words that could be anchors are looked at where they stand,
+    as the query in ``den-anchors.scm`` would match them: the query walks the
+    whole tree and collects every anchor, where one is enough. A file with
+    many such words and none of them an anchor gets the query.
+    """
+    if b"den" not in tree.source:
+        return False
+    root = tree.root
+    for number, match in enumerate(_ANCHOR_WORD.finditer(tree.source)):
+        if number == _ANCHOR_CANDIDATES:
+            break
+        if _is_anchor(root, match.start(), match.end(), match.group()):
+            return True
+    else:
         return False
     captures = tree_sitter.QueryCursor(load_query("den-anchors")).captures(tree.root)
     return bool(captures)
+
+
+def _is_anchor(root: Node, start: int, end: int, word: bytes) -> bool:
+    """Whether the identifier at ``start``..``end`` is a den-anchors capture."""
+    node = root.descendant_for_byte_range(start, end)
+    if (
+        node is None
+        or node.type != "identifier"
+        or node.start_byte != start
+        or node.end_byte != end
+    ):
+        return False
+    parent = node.parent
+    if parent is None:
+        return False
+    if parent.type == "variable_expression":
+        return word == b"den" and parent.child_by_field_name("name") == node
+    if parent.type != "attrpath" or parent.named_child(0) != node:
+        return False
+    attrs = parent.children_by_field_name("attr")
+    binding = parent.parent
+    return (
+        bool(attrs)
+        and attrs[0] == node
+        and binding is not None
+        and binding.type == "binding"
+        and binding.child_by_field_name("attrpath") == parent
+    )
 
 
 def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:

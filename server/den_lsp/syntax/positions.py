@@ -15,10 +15,13 @@ from __future__ import annotations
 import codecs
 import re
 from bisect import bisect_right
+from itertools import accumulate, count
+from operator import add
 
 from den_lsp.syntax.span import Span
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_NEXT = (1).__add__
 
 # Decoding with this handler turns each maximal invalid UTF-8 sequence into
 # one lone surrogate whose low bits hold the sequence's length (1 to 3). A
@@ -88,12 +91,19 @@ class LineIndex:
 
     def __init__(self, source: bytes) -> None:
         self.source = source
-        starts = [0]
-        ends = []
-        for match in _LINE_BREAK.finditer(source):
-            ends.append(match.start())
-            starts.append(match.end())
-        ends.append(len(source))
+        if b"\r" in source:
+            starts = [0]
+            ends = []
+            for match in _LINE_BREAK.finditer(source):
+                ends.append(match.start())
+                starts.append(match.end())
+            ends.append(len(source))
+        else:
+            # Only `\n` breaks lines: the same offsets, from the lines'
+            # lengths, without a Python step per line.
+            lengths = map(len, source.split(b"\n"))
+            ends = list(map(add, accumulate(lengths), count()))
+            starts = [0, *map(_NEXT, ends[:-1])]
         self._starts = starts
         self._ends = ends
         self._columns: dict[int, _Columns | None] = {}
