@@ -347,7 +347,12 @@ def _process_context():
     method = "fork" if threading.active_count() == 1 else "forkserver"
     if method not in multiprocessing.get_all_start_methods():
         method = "spawn"
-    return multiprocessing.get_context(method)
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # The fork server loads this module, and not the program's main
+        # module, which for `python -m den_lsp` would start another server.
+        context.set_forkserver_preload([__name__])
+    return context
 
 
 def _analyse_chunk(
