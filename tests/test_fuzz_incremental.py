@@ -24,7 +24,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-import tree_sitter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lsprotocol import types
@@ -40,7 +39,7 @@ from client_text import (
 from den_lsp.features.project import Project, analyse_source, loaded_by_import_tree
 from den_lsp.syntax.document import Document, apply_text_change, encode_text
 from den_lsp.syntax.parse import parse_nix
-from server_harness import BackgroundSession
+from server_harness import BackgroundSession, nodes
 from server_harness import state as server_state
 from test_server import published
 
@@ -56,24 +55,6 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-
-
-def nodes(tree: tree_sitter.Tree) -> list[tuple]:
-    """Every node of a tree, in order, with its range and error state."""
-    found = []
-    cursor = tree.walk()
-    while True:
-        node = cursor.node
-        found.append(
-            (node.type, node.start_byte, node.end_byte, node.is_missing, node.is_error)
-        )
-        if cursor.goto_first_child() or cursor.goto_next_sibling():
-            continue
-        while cursor.goto_parent():
-            if cursor.goto_next_sibling():
-                break
-        else:
-            return found
 
 
 def assert_same_as_fresh_parse(document: Document) -> None:

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 import pathspec
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
@@ -82,6 +83,9 @@ class OpenDocument:
     # The version of the text last handed to analysis; published with its
     # diagnostics so a client can tell stale ones apart.
     version: int | None = None
+    # That text itself: a client that sends two texts under one version
+    # still has the second analysed.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,22 @@ class DenProtocol(LanguageServerProtocol):
         if general is not None:
             general.position_encodings = None
         return (yield from super().lsp_initialize(params))
+
+    def structure_message(self, data: Any) -> Any:
+        """A message from its JSON; a request that cannot be read is answered.
+
+        pygls drops a request whose parameters do not fit its method (a
+        negative line, a string for a position) after logging it: the client
+        would wait for the answer forever. It gets the error response instead.
+        """
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if isinstance(data, dict) and "method" in data and "id" in data:
+                msg_id = data["id"]
+                if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool):
+                    self._send_response(msg_id, error=error.to_response_error())
+            raise
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
@@ -253,6 +273,7 @@ class DenLanguageServer(LanguageServer):
     def buffer(self, document: OpenDocument) -> Buffer:
         text = self.workspace.get_text_document(document.uri)
         document.version = text.version
+        document.text = text.source
         return Buffer(
             document.uri,
             document.rel,
@@ -284,9 +305,8 @@ class DenLanguageServer(LanguageServer):
         document = self.documents.get(uri)
         if document is None:
             return
-        if document.version is not None and (
-            document.version == self.workspace.get_text_document(uri).version
-        ):
+        current = self.workspace.get_text_document(uri)
+        if document.version == current.version and document.text is current.source:
             return  # a save, or a rebuild already took this text
         buffer = self.buffer(document)
         self._in_flight[uri] = self._in_flight.get(uri, 0) + 1
@@ -464,6 +484,13 @@ class DenLanguageServer(LanguageServer):
                     self._sync(buffer)
                 except Exception:
                     log.exception("%s: analysis failed", buffer.rel)
+            # The findings before the first request: one answered from now
+            # on must not wait behind a workspace-wide analysis.
+            try:
+                if self._project is not None:
+                    self._project.findings()
+            except Exception:
+                log.exception("analysis of %s failed", self.root)
             self._ready = True
 
     def _sync(self, buffer: Buffer) -> None:

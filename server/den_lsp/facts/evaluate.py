@@ -23,6 +23,21 @@ Node = tree_sitter.Node
 # applied to ... Deeper chains are treated as unknown.
 MAX_DEPTH = 40
 
+# Steps (expressions evaluated, values walked) one file may take: far more
+# than any real module needs, and a bound on definitions that multiply work,
+# such as `x1 = if c then x0 else x0; x2 = if c then x1 else x1; ...`, where
+# each line doubles what a walk of the last one has to read.
+BASE_STEPS = 200_000
+STEPS_PER_BYTE = 20
+# Values larger than these are unknown: `x1 = x0 ++ x0; x2 = x1 ++ x1; ...`
+# doubles a list, or a string, with every line.
+MAX_LIST_ITEMS = 10_000
+MAX_STRING_CHARS = 100_000
+
+
+class WorkLimit(Exception):
+    """Reading a file took more steps than its size can justify."""
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -123,6 +138,14 @@ class Evaluator:
         self.source = source
         self._known_with_names = known_with_names
         self.depth = 0
+        self.steps = 0
+        self.max_steps = BASE_STEPS + STEPS_PER_BYTE * len(source)
+
+    def tick(self) -> None:
+        """Count one step of work on this file; raise ``WorkLimit`` past the bound."""
+        self.steps += 1
+        if self.steps > self.max_steps:
+            raise WorkLimit(self.steps)
 
     # -- helpers -------------------------------------------------------------
 
@@ -289,6 +312,7 @@ class Evaluator:
             return UNKNOWN
         if self.depth > MAX_DEPTH:
             return UNKNOWN
+        self.tick()
         self.depth += 1
         try:
             return self._eval(node, env)
@@ -357,6 +381,8 @@ class Evaluator:
                 parts.append(value)
             else:
                 return UNKNOWN
+        if sum(len(part) for part in parts) > MAX_STRING_CHARS:
+            return UNKNOWN
         return "".join(parts)
 
     def _select(self, node: Node, env: Env) -> Any:
@@ -391,6 +417,8 @@ class Evaluator:
         left = self.eval(node.child_by_field_name("left"), env)
         right = self.eval(node.child_by_field_name("right"), env)
         if op == "++" and isinstance(left, ListValue) and isinstance(right, ListValue):
+            if len(left.items) + len(right.items) > MAX_LIST_ITEMS:
+                return UNKNOWN
             return ListValue(None, left.items + right.items)
         if (
             op == "//"
@@ -402,6 +430,8 @@ class Evaluator:
             merged.keys.update(right.keys)
             return merged
         if op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > MAX_STRING_CHARS:
+                return UNKNOWN
             return left + right
         return UNKNOWN
 

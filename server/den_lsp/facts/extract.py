@@ -15,8 +15,6 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
-import tree_sitter
-
 from den_lsp.facts.evaluate import (
     AttrsValue,
     Env,
@@ -27,6 +25,7 @@ from den_lsp.facts.evaluate import (
     Partial,
     Ref,
     Thunk,
+    WorkLimit,
 )
 from den_lsp.facts.scan import bound_names, declared_api, scan, words
 from den_lsp.facts.types import (
@@ -52,7 +51,7 @@ from den_lsp.facts.types import (
 )
 from den_lsp.syntax.parse import SyntaxTree
 from den_lsp.syntax.positions import LineIndex
-from den_lsp.syntax.queries import load_query
+from den_lsp.syntax.queries import bounded_cursor
 from den_lsp.syntax.span import Span
 
 log = logging.getLogger(__name__)
@@ -194,6 +193,18 @@ def policy_constructor(value: Any) -> str | None:
     return None
 
 
+# The den sections a file the extractor gave up on may define: all of them.
+_ALL_SECTIONS = frozenset(
+    {"den", "schema", "aspects", "default", "batteries", "ctx", "policies"}
+    | {"classes", "hosts", "homes", "ful", "reservedKeys"}
+)
+
+# How deep den values may nest (a set in a set, a module in an imports list)
+# before the walk stops. Real modules nest a few levels; the bound keeps the
+# stack a walk needs far below Python's recursion limit, whatever the input.
+MAX_WALK_DEPTH = 64
+
+
 @dataclass
 class _Context:
     path: str
@@ -220,6 +231,10 @@ class _Context:
     # Depth of walks into aspect values that only the aspect-key facts need
     # (custom class content, say); `Aspect` facts are not made inside them.
     key_walk: int = 0
+    # Nesting of value walks (sets in sets, modules in imports), bounded by
+    # MAX_WALK_DEPTH; and whether the bound was reached in this file.
+    walk_depth: int = 0
+    too_deep: bool = False
 
     def span(self, node: Node):
         return self.index.span(self.path, node.start_byte, node.end_byte)
@@ -260,7 +275,7 @@ def has_den_anchor(tree: SyntaxTree) -> bool:
             return True
     else:
         return False
-    captures = tree_sitter.QueryCursor(load_query("den-anchors")).captures(tree.root)
+    captures = bounded_cursor("den-anchors").captures(tree.root)
     return bool(captures)
 
 
@@ -309,6 +324,16 @@ def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
         _walk_module(ctx, top)
     except RecursionError:
         log.warning("%s: expression nested too deeply; facts are incomplete", path)
+    except WorkLimit:
+        # Definitions that multiply each other's work. Half-read facts could
+        # make rules report what the rest of the file fixes, so none are
+        # kept, and the sections the file may define count as unknown.
+        log.warning(
+            "%s: too complex to read (more than %d steps); its den facts are left out",
+            path,
+            ctx.evaluator.max_steps,
+        )
+        return FileFacts(path, open_sections=_ALL_SECTIONS, words=counts)
     found = scan(path, tree, index)
     _generation_signs(ctx, found)
     return FileFacts(
@@ -479,71 +504,118 @@ def _normal_path(path: tuple) -> tuple | None:
     return path
 
 
+@dataclass(frozen=True)
+class _Leave:
+    """Marks the end of a walk through a variable's definition."""
+
+    target: int
+
+
 def _walk_value(ctx: _Context, node: Node, env: Env, path: tuple, maybe: bool) -> None:
-    """Walk a module value at ``path``, looking through wrappers."""
-    kind = node.type
-    if kind == "parenthesized_expression":
-        inner = node.child_by_field_name("expression")
-        if inner is not None:
-            _walk_value(ctx, inner, env, path, maybe)
+    """Walk a module value at ``path``, looking through wrappers.
+
+    Wrappers (parentheses, ``let``, ``with``, ``if``, ``lib.mk*``, ...) are
+    looked through with a list of pending values rather than by recursion, so
+    a chain of them as long as the file allows costs no stack. Nested sets
+    do recurse, through ``_walk_set``; past ``MAX_WALK_DEPTH`` of them the
+    walk stops, the section is marked as not fully read (rules about it stay
+    quiet), and the file's log says so.
+    """
+    if ctx.walk_depth >= MAX_WALK_DEPTH:
+        if not ctx.too_deep:
+            ctx.too_deep = True
+            log.info(
+                "%s: den values nested more than %d deep; deeper ones are not read",
+                ctx.path,
+                MAX_WALK_DEPTH,
+            )
+        normal = _normal_path(path)
+        if normal:
+            _open(ctx, normal)
         return
-    if kind in ("attrset_expression", "rec_attrset_expression"):
-        if kind == "rec_attrset_expression":
-            env = Env(ctx.evaluator.eval(node, env).values, env)
-        _walk_set(ctx, node, env, path, maybe)
-        return
-    if kind == "let_expression":
-        body = node.child_by_field_name("body")
-        if body is not None:
-            _walk_value(ctx, body, ctx.evaluator.let_env(node, env), path, maybe)
-        return
-    if kind == "with_expression":
-        body = node.child_by_field_name("body")
-        scope = Thunk(node.child_by_field_name("environment"), env)
-        if body is not None:
-            _walk_value(ctx, body, Env({}, env, scope), path, maybe)
-        return
-    if kind == "if_expression":
-        for branch in ("consequence", "alternative"):
-            child = node.child_by_field_name(branch)
-            if child is not None:
-                _walk_value(ctx, child, env, path, True)
-        return
-    if kind == "list_expression" and path == ():
-        return
-    if kind == "apply_expression":
-        head, args = ctx.evaluator.flatten_apply(node)
-        name = _lib_name(ctx.evaluator.eval(head, env))
-        if name == "mkMerge" and args:
-            for item, item_env, item_maybe in _elements(ctx, args[0], env, maybe):
-                _walk_value(ctx, item, item_env, path, item_maybe)
-            return
-        if name in ("mkIf", "optionalAttrs") and len(args) == 2:
-            _walk_value(ctx, args[1], env, path, True)
-            return
-        if name in ("mkDefault", "mkForce", "mkBefore", "mkAfter") and len(args) == 1:
-            _walk_value(ctx, args[0], env, path, maybe)
-            return
-        if name == "mkOverride" and len(args) == 2:
-            _walk_value(ctx, args[1], env, path, maybe)
-            return
-    if kind == "function_expression" and _in_aspect_tree(path):
-        # A parametric aspect: its body is the aspect, parameters unknown.
-        body = node.child_by_field_name("body")
-        if body is not None:
-            lam_env = ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN)
-            _walk_value(ctx, body, lam_env, path, maybe)
-        return
-    if kind == "variable_expression" and path != ():
-        target = _same_file_definition(ctx, node, env)
-        if target is not None and id(target[0]) not in ctx.visiting:
-            ctx.visiting.add(id(target[0]))
-            try:
-                _walk_value(ctx, target[0], target[1], path, maybe)
-            finally:
-                ctx.visiting.discard(id(target[0]))
-            return
-    _define(ctx, path, node, env, maybe, None)
+    ctx.walk_depth += 1
+    try:
+        _walk_pending(ctx, [(node, env, path, maybe)])
+    finally:
+        ctx.walk_depth -= 1
+
+
+def _walk_pending(ctx: _Context, pending: list) -> None:
+    while pending:
+        ctx.evaluator.tick()
+        item = pending.pop()
+        if isinstance(item, _Leave):
+            ctx.visiting.discard(item.target)
+            continue
+        node, env, path, maybe = item
+        kind = node.type
+        if kind == "parenthesized_expression":
+            inner = node.child_by_field_name("expression")
+            if inner is not None:
+                pending.append((inner, env, path, maybe))
+            continue
+        if kind in ("attrset_expression", "rec_attrset_expression"):
+            if kind == "rec_attrset_expression":
+                env = Env(ctx.evaluator.eval(node, env).values, env)
+            _walk_set(ctx, node, env, path, maybe)
+            continue
+        if kind == "let_expression":
+            body = node.child_by_field_name("body")
+            if body is not None:
+                pending.append((body, ctx.evaluator.let_env(node, env), path, maybe))
+            continue
+        if kind == "with_expression":
+            body = node.child_by_field_name("body")
+            scope = Thunk(node.child_by_field_name("environment"), env)
+            if body is not None:
+                pending.append((body, Env({}, env, scope), path, maybe))
+            continue
+        if kind == "if_expression":
+            # Pushed in reverse, so the consequence is walked first.
+            for branch in ("alternative", "consequence"):
+                child = node.child_by_field_name(branch)
+                if child is not None:
+                    pending.append((child, env, path, True))
+            continue
+        if kind == "list_expression" and path == ():
+            continue
+        if kind == "apply_expression":
+            head, args = ctx.evaluator.flatten_apply(node)
+            name = _lib_name(ctx.evaluator.eval(head, env))
+            if name == "mkMerge" and args:
+                items = list(_elements(ctx, args[0], env, maybe))
+                for item, item_env, item_maybe in reversed(items):
+                    pending.append((item, item_env, path, item_maybe))
+                continue
+            if name in ("mkIf", "optionalAttrs") and len(args) == 2:
+                pending.append((args[1], env, path, True))
+                continue
+            if (
+                name in ("mkDefault", "mkForce", "mkBefore", "mkAfter")
+                and len(args) == 1
+            ):
+                pending.append((args[0], env, path, maybe))
+                continue
+            if name == "mkOverride" and len(args) == 2:
+                pending.append((args[1], env, path, maybe))
+                continue
+        if kind == "function_expression" and _in_aspect_tree(path):
+            # A parametric aspect: its body is the aspect, parameters unknown.
+            body = node.child_by_field_name("body")
+            if body is not None:
+                lam_env = ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN)
+                pending.append((body, lam_env, path, maybe))
+            continue
+        if kind == "variable_expression" and path != ():
+            target = _same_file_definition(ctx, node, env)
+            if target is not None and id(target[0]) not in ctx.visiting:
+                # The variable's definition is walked in its place, once:
+                # it stays in `visiting` until its walk is done.
+                ctx.visiting.add(id(target[0]))
+                pending.append(_Leave(id(target[0])))
+                pending.append((target[0], target[1], path, maybe))
+                continue
+        _define(ctx, path, node, env, maybe, None)
 
 
 def _in_aspect_tree(path: tuple) -> bool:
@@ -941,10 +1013,18 @@ def _record_api_section(
             )
 
 
-def _shape(ctx: _Context, node: Node, env: Env) -> str:
+# Conditionals and functions looked into to tell an aspect's shape; deeper
+# ones make it opaque.
+_MAX_SHAPE_DEPTH = 32
+
+
+def _shape(ctx: _Context, node: Node, env: Env, depth: int = 0) -> str:
     """What an aspect value is as written: attrs, function, data or opaque."""
+    if depth > _MAX_SHAPE_DEPTH:
+        return "opaque"
     seen: set[int] = set()
     for _ in range(16):
+        ctx.evaluator.tick()
         node = _strip_parens(node)
         kind = node.type
         if kind in ("attrset_expression", "rec_attrset_expression"):
@@ -957,7 +1037,12 @@ def _shape(ctx: _Context, node: Node, env: Env) -> str:
                 body = _strip_parens(body).child_by_field_name("body")
             if body is None:
                 return "opaque"
-            inner = _shape(ctx, body, ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN))
+            inner = _shape(
+                ctx,
+                body,
+                ctx.evaluator.lambda_env(Lambda(node, env), UNKNOWN),
+                depth + 1,
+            )
             return "function" if inner == "attrs" else "opaque"
         if kind in _DATA_NODES:
             return "data"
@@ -971,7 +1056,7 @@ def _shape(ctx: _Context, node: Node, env: Env) -> str:
             branches = [
                 node.child_by_field_name(b) for b in ("consequence", "alternative")
             ]
-            shapes = {_shape(ctx, b, env) for b in branches if b is not None}
+            shapes = {_shape(ctx, b, env, depth + 1) for b in branches if b is not None}
             return "attrs" if "attrs" in shapes else "opaque"
         if kind == "apply_expression":
             head, args = ctx.evaluator.flatten_apply(node)
@@ -1382,6 +1467,7 @@ def _elements(
     """
     if depth > 60:
         return
+    ctx.evaluator.tick()
     kind = node.type
     evaluator = ctx.evaluator
     if kind == "parenthesized_expression":

@@ -23,7 +23,7 @@ from den_lsp.facts.types import (
 )
 from den_lsp.syntax.parse import SyntaxTree
 from den_lsp.syntax.positions import LineIndex
-from den_lsp.syntax.queries import load_query
+from den_lsp.syntax.queries import bounded_cursor
 
 Node = tree_sitter.Node
 
@@ -104,7 +104,7 @@ def scan(path: str, tree: SyntaxTree, index: LineIndex) -> Scan:
         if b"denTest" in source or b"evalPure" in source
         else []
     )
-    cursor = tree_sitter.QueryCursor(load_query("den-references"))
+    cursor = bounded_cursor("den-references")
     for _, captures in cursor.matches(tree.root):
         first = next(iter(captures.values()))[0]
         if any(start <= first.start_byte < end for start, end in harness):

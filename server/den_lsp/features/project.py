@@ -39,7 +39,7 @@ from den_lsp.model.profiles import resolve_profile
 from den_lsp.syntax.errors import syntax_problems
 from den_lsp.syntax.parse import SyntaxTree, parse_nix
 from den_lsp.syntax.positions import LineIndex
-from den_lsp.syntax.source import UTF8_BOM
+from den_lsp.syntax.source import UTF8_BOM, read_workspace_file
 from den_lsp.syntax.span import Span
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,8 @@ def _gitignore(root: Path, directory: Path) -> list[str]:
     """Patterns of ``directory/.gitignore``, rewritten relative to ``root``."""
     path = directory / ".gitignore"
     try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        data = read_workspace_file(path, root, MAX_FILE_BYTES)
+        lines = data.decode("utf-8", "replace").splitlines()
     except OSError:
         return []
     base = directory.relative_to(root).as_posix()
@@ -560,11 +561,7 @@ class Project:
         if rel is None:
             rel = self.relative(Path(path))
         try:
-            with open(path, "rb") as stream:
-                size = os.fstat(stream.fileno()).st_size
-                if size > MAX_FILE_BYTES:
-                    raise OSError(f"file is {size} bytes, more than den-lsp reads")
-                source = stream.read()
+            source = read_workspace_file(path, self.root, MAX_FILE_BYTES)
         except OSError as error:
             self.unreadable[rel] = str(error)
             self.files.pop(rel, None)

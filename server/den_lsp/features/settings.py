@@ -19,6 +19,7 @@ from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Severity
 from den_lsp.model.model import KnownNames
 from den_lsp.model.profiles import PROFILES
+from den_lsp.syntax.source import read_workspace_file
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +143,8 @@ def load_settings(root: Path) -> tuple[Settings, list[str]]:
     if not path.is_file():
         return Settings(), []
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = read_workspace_file(path, root.resolve(), 1 << 20).decode("utf-8")
+        data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         return Settings(), [f"{path}: cannot read: {error}"]
     problems: list[str] = []

@@ -134,7 +134,7 @@ class Document:
             old_end_point=ts_point(old, old_end),
             new_end_point=ts_point(new, new_end),
         )
-        previous = SyntaxTree(new, edited, self.tree.pipe_sites)
+        previous = SyntaxTree(new, edited, self.tree.pipe_sites, self.tree.gave_up)
 
         self.source = new
         self.lines = LineIndex(new)

@@ -75,6 +75,16 @@ class SyntaxProblem:
 
 def syntax_problems(tree: SyntaxTree) -> list[SyntaxProblem]:
     """The syntax problems of ``tree``, in file order, at most ``MAX_PROBLEMS``."""
+    if tree.gave_up:
+        return [
+            SyntaxProblem(
+                0,
+                0,
+                "den-lsp gave up parsing this file: one of its expressions is too "
+                "long for the parser (a select chain or a run of `-` signs tens "
+                "of thousands long, say); the file is not analysed",
+            )
+        ]
     root = tree.root
     if not root.has_error:
         if root.child_by_field_name("expression") is None:

@@ -60,3 +60,18 @@ def load_query(name: str) -> tree_sitter.Query:
             _compiled[name] = query
             log.debug("compiled query %s: %d pattern(s)", name, query.pattern_count)
         return query
+
+
+# How deep in a tree a match of a fact query may start. Real modules nest a
+# few dozen nodes deep; tree-sitter's query cursor takes time that grows
+# faster than linearly with nesting, so an expression nested tens of
+# thousands deep would take minutes to query without the bound. Matches
+# deeper than this are not read.
+MAX_QUERY_START_DEPTH = 1000
+
+
+def bounded_cursor(name: str) -> tree_sitter.QueryCursor:
+    """A cursor for query ``name`` whose matches start at most that deep."""
+    cursor = tree_sitter.QueryCursor(load_query(name))
+    cursor.set_max_start_depth(MAX_QUERY_START_DEPTH)
+    return cursor

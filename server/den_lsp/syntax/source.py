@@ -10,7 +10,10 @@ problem to report or log.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +76,37 @@ def decode_source(data: bytes) -> DecodedSource:
         return DecodedSource(
             source, source.decode("utf-8", "replace"), problem, had_bom=had_bom
         )
+
+
+def read_workspace_file(path: Path | str, root: Path, limit: int) -> bytes:
+    """The bytes of a file of the workspace at ``root`` (a resolved path).
+
+    Raises ``OSError``, with a message for the user, rather than follow a
+    symlink out of the workspace, or read what is not a regular file (a FIFO
+    blocks its reader forever, a device such as /dev/zero never ends), or
+    read more than ``limit`` bytes.
+    """
+    real = os.path.realpath(path)
+    top = os.fspath(root)
+    if real != top and not real.startswith(top.rstrip(os.sep) + os.sep):
+        raise OSError(f"a symlink to {real}, outside the workspace; not followed")
+    # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+    flags = os.O_RDONLY | os.O_NONBLOCK
+    flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(real, flags)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        if info.st_size > limit:
+            raise OSError(f"file is {info.st_size} bytes, more than den-lsp reads")
+        chunks = []
+        size = 0
+        while chunk := os.read(descriptor, 1 << 20):
+            size += len(chunk)
+            if size > limit:  # the file grew while it was read
+                raise OSError(f"file is over {limit} bytes, more than den-lsp reads")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
