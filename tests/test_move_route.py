@@ -128,7 +128,11 @@ def test_before_the_move_the_route_collects_at_host(tmp_path):
     assert [f.code for fs in proj.findings().values() for f in fs] == [
         "den/delivery-self-collect"
     ]
-    assert [a.title for a in found] == ["Add `appendToParent = true`", TITLE]
+    assert [a.title for a in found] == [
+        "Suppress den/delivery-self-collect on this line",
+        "Add `appendToParent = true`",
+        TITLE,
+    ]
 
 
 def test_move_into_the_resolve_with_includes(tmp_path):
@@ -399,7 +403,10 @@ def test_not_offered_when_the_module_does_not_take_den(tmp_path):
 def test_not_offered_in_the_design_profile(tmp_path):
     # There the route stays at the host and names the guest's scope.
     _, found = actions(tmp_path, ONE_FILE, profile="isolation-design")
-    assert [a.title for a in found] == ["Add `collectScopeId`"]
+    assert [a.title for a in found] == [
+        "Suppress den/delivery-self-collect on this line",
+        "Add `collectScopeId`",
+    ]
 
 
 class _Edit:

@@ -17,6 +17,8 @@ from lsprotocol import types
 from pytest_lsp import LanguageClient
 
 from den_lsp.cli import main
+from den_lsp.features.actions import actions_at, fix_all_edits
+from den_lsp.features.project import Project
 from lsp_workspace import server_config, start
 from nixfixture import apply_edits, findings, located, write_workspace
 from test_server import change, count, published
@@ -108,6 +110,33 @@ def test_file_suppression(tmp_path: Path):
     assert [located(f) for f in found] == [
         ("den/unknown-class", "modules/other.nix", marks[0].start, marks[0].end)
     ]
+
+
+def test_suppress_action_writes_the_comment_and_the_finding_goes(tmp_path: Path):
+    files = igloo("    nixso.x = 1;")
+    write_workspace(tmp_path, files)
+    proj = Project(tmp_path)
+    proj.index()
+    [finding] = proj.findings()["modules/igloo.nix"]
+    offset = finding.span.start_byte
+
+    found = actions_at(proj, "modules/igloo.nix", offset, offset)
+
+    [suppress] = [a for a in found if a.title.startswith("Suppress")]
+    assert (suppress.title, suppress.kind, suppress.safe) == (
+        "Suppress den/unknown-class on this line",
+        "quickfix",
+        False,
+    )
+    assert fix_all_edits(proj.findings()["modules/igloo.nix"]) == ()
+    path = tmp_path / "modules/igloo.nix"
+    path.write_text(apply_edits(path.read_text(), list(suppress.edits)))
+    assert path.read_text() == IGLOO.replace(
+        "SUPPRESSED", "    # den-lsp: ignore[den/unknown-class]\n    nixso.x = 1;"
+    )
+    again = Project(tmp_path)
+    again.index()
+    assert [f for fs in again.findings().values() for f in fs] == []
 
 
 def test_unused_line_suppression_is_reported_with_a_fix(tmp_path: Path):

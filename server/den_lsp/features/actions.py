@@ -20,6 +20,7 @@ from den_lsp.features.diagnostics import to_diagnostic, to_range
 from den_lsp.features.index import effect_at, index_for
 from den_lsp.features.move import move_into_delivered_kind
 from den_lsp.features.project import Project
+from den_lsp.features.suppression import suppress_fix
 from den_lsp.model.builtins import COMPOSE_KINDS
 from den_lsp.model.model import Model
 
@@ -68,6 +69,9 @@ def actions_at(
                     actions.append(
                         Action(fix.title, QUICKFIX, fix.edits, fix.safe, finding)
                     )
+                suppress = _suppression(project, rel, finding)
+                if suppress is not None:
+                    actions.append(suppress)
     if wanted(FIX_ALL) and only is not None:
         edits = fix_all_edits(findings)
         if edits:
@@ -80,6 +84,24 @@ def actions_at(
                 if action.edits not in offered:
                     actions.append(action)
     return actions
+
+
+# Findings a comment cannot silence: a syntax error is fixed, not suppressed,
+# and an unused suppression is removed by its own fix.
+_UNSUPPRESSIBLE = frozenset({"den/syntax", "den/unused-suppression"})
+
+
+def _suppression(project: Project, rel: str, finding: Finding) -> Action | None:
+    """"Suppress CODE on this line": a comment that silences one finding.
+
+    It changes nothing den evaluates, yet it hides a finding, so it is never
+    preferred and never part of fix-all (which applies only findings' fixes).
+    """
+    state = project.files.get(rel)
+    if finding.code in _UNSUPPRESSIBLE or state is None or finding.span.path != rel:
+        return None
+    fix = suppress_fix(finding, state.source, state.index)
+    return Action(fix.title, QUICKFIX, fix.edits, False, finding)
 
 
 def fix_all_edits(findings: list[Finding]) -> tuple[TextEdit, ...]:
