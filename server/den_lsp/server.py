@@ -44,6 +44,7 @@ from den_lsp.features import (
     symbols,
 )
 from den_lsp.features.diagnostics import document_uri, to_diagnostic
+from den_lsp.features.index import index_of
 from den_lsp.features.logging import ClientLogHandler, setup_logging
 from den_lsp.features.project import SKIPPED_DIRS, Project
 from den_lsp.features.settings import CONFIG_FILE
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 NAME = "den-lsp"
 SETTINGS_SECTION = "den"
 WATCHED_GLOBS = ("**/*.nix", f"**/{CONFIG_FILE}")
+# How long an edit waits for the rest of its burst before it is analysed.
+FOLD_SECONDS = 0.005
 # How long to wait for the client to answer a request of ours before going
 # on without it: a client that never answers must not stop indexing.
 CLIENT_TIMEOUT_SECONDS = 10.0
@@ -285,18 +288,18 @@ class DenLanguageServer(LanguageServer):
         """Analyse a document's text as soon as the analysis of its last text is done.
 
         An edit to a document with no analysis under way goes to the analysis
-        thread at once, after the messages already read (a burst the client
-        sent together folds into one analysis). Edits made while one is under
-        way wait for it and then go together, as the latest text: fast typing
-        never queues an analysis per keystroke, and a quick edit costs no
-        waiting time.
+        thread almost at once: after ``FOLD_SECONDS``, so that a burst the
+        client sent together folds into one analysis. Edits made while one is
+        under way wait for it and then go together, as the latest text: fast
+        typing never queues an analysis per keystroke, and a quick edit costs
+        no waiting time.
         """
         if uri in self._in_flight:
             self._pending.add(uri)
             return
         if uri not in self._timers:
             loop = asyncio.get_running_loop()
-            self._timers[uri] = loop.call_soon(self._flush, uri)
+            self._timers[uri] = loop.call_later(FOLD_SECONDS, self._flush, uri)
 
     def _flush(self, uri: str) -> None:
         if (timer := self._timers.pop(uri, None)) is not None:
@@ -484,11 +487,14 @@ class DenLanguageServer(LanguageServer):
                     self._sync(buffer)
                 except Exception:
                     log.exception("%s: analysis failed", buffer.rel)
-            # The findings before the first request: one answered from now
-            # on must not wait behind a workspace-wide analysis.
+            # Findings, model and name index before the first request: one
+            # answered from now on must not wait behind a workspace-wide pass
+            # (until then requests are answered at once, with nothing).
             try:
                 if self._project is not None:
                     self._project.findings()
+                    for unit in self._project.models():
+                        index_of(self._project, unit)
             except Exception:
                 log.exception("analysis of %s failed", self.root)
             self._ready = True
