@@ -39,10 +39,13 @@ def close_match(word: str, candidates) -> str | None:
     # among the few left exactly as it would among all of them. Without the
     # filter, a workspace of thousands of aspects spends seconds here.
     names = sorted(candidates)
-    if all(isinstance(name, str) for name in names):
+    try:
         likely = process.extract(
             word, names, scorer=fuzz.ratio, score_cutoff=74.9, limit=None
         )
+    except TypeError:  # not strings: difflib alone decides
+        pass
+    else:
         names = sorted(choice for choice, _, _ in likely)
     matches = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
     return matches[0] if matches else None
