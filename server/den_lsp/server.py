@@ -495,6 +495,7 @@ class DenLanguageServer(LanguageServer):
                     self._project.findings()
                     for unit in self._project.models():
                         index_of(self._project, unit)
+                    self._project.release_trees(b.rel for b in buffers)
             except Exception:
                 log.exception("analysis of %s failed", self.root)
             self._ready = True

@@ -659,6 +659,19 @@ class Project:
         findings[rel] = found
         self._findings = findings
 
+    def release_trees(self, keep: Iterable[str] = ()) -> None:
+        """Let go of the syntax trees and line indexes of files not in ``keep``.
+
+        A feature that reads every file (the name index) parses them all; a
+        tree is many times its file's size, and one is parsed again when it
+        is next needed.
+        """
+        kept = set(keep)
+        for rel, state in self.files.items():
+            if rel not in kept:
+                state._tree = None
+                state._index = None
+
     def remove(self, rel: str) -> None:
         if self.files.pop(rel, None) is not None or self.unreadable.pop(rel, None):
             self._invalidate()
