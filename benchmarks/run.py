@@ -48,6 +48,9 @@ sys.path.insert(0, str(HERE))
 import generate  # the generator beside this file
 
 PYTHON = sys.executable
+# The code the measured processes run (see ``snapshot_code``); the runner's
+# own subprocesses learn it from the environment.
+CODE = Path(os.environ.get("DEN_LSP_BENCH_CODE", REPO))
 # A subprocess that runs longer than this is a failed measurement, not a hang.
 TIMEOUT = 900
 # Seconds one edit figure may take; past them (and at least 20 edits) it
@@ -113,11 +116,28 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> dict:
 def environment(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["XDG_CACHE_HOME"] = str(cache)
+    env["DEN_LSP_BENCH_CODE"] = str(CODE)
     env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO / "server"), env.get("PYTHONPATH")) if p
+        p for p in (str(CODE / "server"), env.get("PYTHONPATH")) if p
     )
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     return env
+
+
+def snapshot_code(work: Path) -> Path:
+    """A copy of den-lsp's code for the whole run.
+
+    Every measured process runs this copy: an edit to the working tree
+    during the run (other work goes on in it) changes neither the code
+    measured nor the fingerprint its cache entries carry.
+    """
+    code = work / "code"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(
+        REPO / "server" / "den_lsp", code / "server" / "den_lsp", ignore=skip
+    )
+    shutil.copytree(REPO / "grammar-queries", code / "grammar-queries", ignore=skip)
+    return code
 
 
 def floor_process(root: Path) -> None:
@@ -762,7 +782,7 @@ def report(results: dict, command: str, started: datetime.datetime) -> str:
 
 
 def main() -> None:
-    global EDIT_BUDGET
+    global CODE, EDIT_BUDGET
     if len(sys.argv) > 1 and sys.argv[1] == "_floor":
         floor_process(Path(sys.argv[2]))
         return
@@ -819,6 +839,7 @@ def main() -> None:
     began = time.perf_counter()
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="den-lsp-bench-", dir=args.workdir))
+    CODE = snapshot_code(work)
     results: dict = {
         "machine": machine(),
         "runs": args.runs,
