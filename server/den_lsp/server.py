@@ -46,7 +46,7 @@ from den_lsp.features import (
 from den_lsp.features.diagnostics import document_uri, to_diagnostic
 from den_lsp.features.index import index_of
 from den_lsp.features.logging import ClientLogHandler, setup_logging
-from den_lsp.features.project import SKIPPED_DIRS, Project
+from den_lsp.features.project import SKIPPED_DIRS, Project, long_lived_objects
 from den_lsp.features.settings import CONFIG_FILE
 from den_lsp.syntax.document import apply_text_change, encode_text
 
@@ -492,10 +492,11 @@ class DenLanguageServer(LanguageServer):
             # (until then requests are answered at once, with nothing).
             try:
                 if self._project is not None:
-                    self._project.findings()
-                    for unit in self._project.models():
-                        index_of(self._project, unit)
-                    self._project.release_trees(b.rel for b in buffers)
+                    with long_lived_objects():
+                        self._project.findings()
+                        for unit in self._project.models():
+                            index_of(self._project, unit)
+                        self._project.release_trees(b.rel for b in buffers)
             except Exception:
                 log.exception("analysis of %s failed", self.root)
             self._ready = True

@@ -13,12 +13,14 @@ parsing.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -53,6 +55,8 @@ INDEX_STEP = 48
 PARALLEL_MIN_FILES = 160
 # Files sent to another process at a time.
 PARALLEL_CHUNK = 24
+# Files analysed between two passes of the cycle collector while indexing.
+COLLECT_EVERY = 500
 
 
 class FileState:
@@ -277,6 +281,32 @@ def loaded_by_import_tree(rel: str) -> bool:
     return not any(part.startswith("_") for part in rel.split("/"))
 
 
+@contextmanager
+def long_lived_objects() -> Iterator[None]:
+    """Run work that makes objects by the hundred thousand and frees few.
+
+    Left alone, the cycle collector would walk all of them again and again,
+    each pass longer than the last and holding every thread still meanwhile
+    (the language server's protocol loop too). Here it runs only over what
+    was made since its last pass, and what survives is set aside for good:
+    a project keeps its facts as long as it lives.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        _set_aside_garbage_free()
+        if collecting:
+            gc.enable()
+
+
+def _set_aside_garbage_free() -> None:
+    """Collect the cycles made since the last call; the rest is never walked again."""
+    gc.collect(0)
+    gc.freeze()
+
+
 def _is_binary(source: bytes) -> bool:
     return b"\0" in source[:8192]
 
@@ -477,6 +507,11 @@ class Project:
         files the cache does not know are analysed (on several cores when
         there are many) and the cache is written again.
         """
+        gc.unfreeze()  # a project indexed before may have been dropped
+        with long_lived_objects():
+            self._index(progress)
+
+    def _index(self, progress: Callable[[int, int], None] | None) -> None:
         started = time.perf_counter()
         self._flake_dirs.clear()
         self._units.clear()
@@ -528,6 +563,7 @@ class Project:
                     state._blob = blob
 
         self._analyse_files(pending, progress)
+        _set_aside_garbage_free()
         self._invalidate()
         if cache is not None and key is not None:
             findings = self.findings()
@@ -580,6 +616,8 @@ class Project:
         total = len(pending)
         for done, (rel, state) in enumerate(analyse_many(pending), 1):
             self.files[rel] = state
+            if done % COLLECT_EVERY == 0:
+                _set_aside_garbage_free()
             if progress is not None and (done % INDEX_STEP == 0 or done == total):
                 progress(done, total)
         if progress is not None and total == 0:
