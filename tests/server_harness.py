@@ -47,7 +47,9 @@ def command(**options: Any) -> list[str]:
         f"import sys; sys.path.insert(0, {str(HERE)!r}); "
         f"import server_harness; server_harness.main({options!r})"
     )
-    return [sys.executable, "-c", code]
+    # -P: the server starts in the workspace folder, as editors start it, and
+    # the current folder must not be searched for modules.
+    return [sys.executable, "-P", "-c", code]
 
 
 def environment(cache: Path) -> dict[str, str]:
@@ -70,21 +72,27 @@ async def session(
     capabilities=None,
     initialization_options=None,
     shutdown: bool = True,
+    server_command: list[str] | None = None,
+    cwd: Path | None = None,
     **options: Any,
 ):
-    """A client connected to an instrumented server, initialized on ``root``."""
+    """A client connected to an instrumented server, initialized on ``root``.
+
+    ``server_command`` replaces the instrumented one (``options`` are then
+    unused); ``cwd`` is the folder the server starts in, as an editor chooses.
+    """
     from lsprotocol import types
     from pygls.uris import from_fs_path
-    from pytest_lsp import ClientServerConfig, client_capabilities
+    from pytest_lsp import client_capabilities
 
     from test_server import _make_client
 
-    config = ClientServerConfig(
-        server_command=command(**options),
-        server_env=environment(cache),
-        client_factory=_make_client,
+    client = _make_client()
+    await client.start_io(
+        *(server_command or command(**options)),
+        env=environment(cache),
+        cwd=str(cwd) if cwd is not None else None,
     )
-    client = await config.start()
     try:
         uri = from_fs_path(str(root)) if root is not None else None
         folders = [types.WorkspaceFolder(uri=uri, name="workspace")] if uri else None

@@ -21,6 +21,7 @@ same edits.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 
 import pytest
@@ -289,3 +290,68 @@ def test_server_over_stdio_follows_edits_like_a_fresh_analysis(stdio, data):
 
     result = stdio.run(_edit_over_stdio(client, uri, stdio.versions[uri], steps))
     stdio.versions[uri] = result["version"]
+
+
+@pytest.mark.slow
+async def test_diagnostics_carry_the_version_of_the_text_they_were_found_in(tmp_path):
+    # A request flushes the latest edit while the analysis of the one before
+    # is still running: that analysis's diagnostics must not be published
+    # under the newer version. A module with many aspects keeps each analysis
+    # busy for a while.
+    from server_harness import session
+
+    root = tmp_path / "workspace"
+    shutil.copytree(REPO / "tests" / "fixtures" / "server" / "microvm", root)
+    (root / "modules" / "many.nix").write_text(
+        "{ den, ... }: {\n"
+        + "".join(
+            f"  den.aspects.a{i}.includes = [ den.aspects.a{i + 1} ];\n"
+            f"  den.hosts.x86_64-linux.h{i}.users.u{i} = {{ }};\n"
+            for i in range(800)
+        )
+        + "}\n"
+    )
+    schema = (root / "modules" / "schema.nix").read_text()
+    fixed = schema.replace("isEntity = true;", "isEntity = true; isolated = true;")
+    uri = from_fs_path(str(root / "modules" / "schema.nix"))
+    async with session(root, tmp_path / "cache") as client:
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="nix", version=1, text=schema
+                )
+            )
+        )
+        await published(client, uri, version=1)
+        texts = {1: schema}
+
+        def send(version: int, text: str) -> None:
+            texts[version] = text
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(
+                        uri=uri, version=version
+                    ),
+                    content_changes=[
+                        types.TextDocumentContentChangeWholeDocument(text=text)
+                    ],
+                )
+            )
+
+        for version in range(2, 8, 2):
+            send(version, schema)  # analysed at once...
+            await asyncio.sleep(0.05)
+            send(version + 1, fixed)  # ...this one waits for it...
+            await client.text_document_hover_async(  # ...and is flushed by this
+                types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    position=types.Position(line=1, character=15),
+                )
+            )
+        await published(client, uri, version=7)
+        seen = [
+            (p.version, [d.code for d in p.diagnostics]) for p in client.published[uri]
+        ]
+    for version, found in seen:
+        leaking = texts[version] == schema
+        assert found == (["den/isolation-leak"] if leaking else []), seen

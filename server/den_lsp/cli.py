@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from den_lsp import __version__
+from den_lsp import __version__, keep_workspace_off_the_module_path
 from den_lsp.analysis.findings import Severity
 from den_lsp.features.check import (
     Located,
@@ -178,6 +178,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_workspace_off_the_module_path()
     parser = _parser()
     try:
         args = parser.parse_args(argv)

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
+import signal
 import sys
 import time
 import uuid
@@ -34,6 +37,7 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
+from den_lsp import keep_workspace_off_the_module_path
 from den_lsp.features import (
     actions,
     completion,
@@ -62,6 +66,9 @@ FOLD_SECONDS = 0.005
 CLIENT_TIMEOUT_SECONDS = 10.0
 
 Diagnostics = dict[str, list[types.Diagnostic]]
+# What an analysis found: the diagnostics of the open documents, and the
+# version of each document's text they were found in.
+Analysed = tuple[Diagnostics, dict[str, int | None]]
 
 # Editor features beyond diagnostics; each registers its own handlers.
 FEATURES = (hover, actions, inlay, lens, navigation, symbols, completion)
@@ -97,6 +104,7 @@ class Buffer:
     rel: str
     loose_root: Path | None
     source: bytes
+    version: int | None = None
 
 
 class DenProtocol(LanguageServerProtocol):
@@ -177,6 +185,7 @@ class DenLanguageServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
         )
         self.log_handler = log_handler
+        self.shutdown_requested = False
         self.root: Path | None = None
         self.init_options: dict[str, Any] = {}
         self.client_settings: dict[str, Any] = {}
@@ -196,6 +205,9 @@ class DenLanguageServer(LanguageServer):
         self._project: Project | None = None
         self._loose: dict[str, Project] = {}
         self._overrides: dict[str, Any] = {}
+        # The version of each document's text the projects hold: diagnostics
+        # are published with it, not with a newer one still on its way.
+        self._analysed_versions: dict[str, int | None] = {}
         self._use_cache = True
         self._ready = False
 
@@ -282,6 +294,7 @@ class DenLanguageServer(LanguageServer):
             document.rel,
             document.loose_root,
             encode_text(text.source),
+            text.version,
         )
 
     def schedule(self, uri: str) -> None:
@@ -377,7 +390,7 @@ class DenLanguageServer(LanguageServer):
         if result is not None:
             self.publish(result, set(touched))
 
-    async def analyse(self, job: Callable[..., None], *args) -> Diagnostics | None:
+    async def analyse(self, job: Callable[..., None], *args) -> Analysed | None:
         """Run ``job`` on the analysis thread; then the open documents' diagnostics."""
         loop = asyncio.get_running_loop()
         opened = list(self.documents.values())
@@ -388,18 +401,19 @@ class DenLanguageServer(LanguageServer):
         except RuntimeError:  # the executor is shut down: the session is over
             return None
 
-    def _guarded(self, job, args, opened: list[OpenDocument]) -> Diagnostics | None:
+    def _guarded(self, job, args, opened: list[OpenDocument]) -> Analysed | None:
         try:
             job(*args)
             if not self._ready:
                 return None
-            return self._diagnostics(opened)
+            return self._diagnostics(opened), dict(self._analysed_versions)
         except Exception:
             log.exception("analysis failed; diagnostics were not updated")
             return None
 
-    def publish(self, result: Diagnostics, touched: set[str]) -> None:
-        for uri, diagnostics in result.items():
+    def publish(self, result: Analysed, touched: set[str]) -> None:
+        found, versions = result
+        for uri, diagnostics in found.items():
             document = self.documents.get(uri)
             if document is None:
                 continue
@@ -408,7 +422,9 @@ class DenLanguageServer(LanguageServer):
             self.published[uri] = diagnostics
             self.text_document_publish_diagnostics(
                 types.PublishDiagnosticsParams(
-                    uri=uri, diagnostics=diagnostics, version=document.version
+                    uri=uri,
+                    diagnostics=diagnostics,
+                    version=versions.get(uri, document.version),
                 )
             )
 
@@ -505,8 +521,10 @@ class DenLanguageServer(LanguageServer):
         project = self._project_of(buffer)
         if project is not None:
             project.set_source(buffer.rel, buffer.source)
+            self._analysed_versions[buffer.uri] = buffer.version
 
     def _close(self, document: OpenDocument) -> None:
+        self._analysed_versions.pop(document.uri, None)
         if document.loose_root is not None:
             shared = self._loose.get(str(document.loose_root))
             if shared is not None:
@@ -807,6 +825,7 @@ def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageSer
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: DenLanguageServer, params: None) -> None:
+        ls.shutdown_requested = True
         for timer in ls._timers.values():
             timer.cancel()
         ls._timers.clear()
@@ -814,8 +833,36 @@ def create_server(log_handler: ClientLogHandler | None = None) -> DenLanguageSer
     return server
 
 
+def _lead_own_group() -> None:
+    """Put the server, and the processes it will start, in a group of their own."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:  # already a group or session leader: nothing to do
+        pass
+
+
+def _end_helpers() -> None:
+    """End every process this server started: analysis processes, fork server.
+
+    Some may not be known to multiprocessing yet (one being started as the
+    server ends), so the server's whole process group is ended, when the
+    server leads one of its own.
+    """
+    for helper in multiprocessing.active_children():
+        helper.terminate()
+    if os.getpgid(0) != os.getpid():
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(os.getpid(), signal.SIGTERM)
+    except OSError:
+        pass
+
+
 def serve(log_level: int | str = logging.INFO) -> None:
     """Run the language server on stdin/stdout until the client exits."""
+    keep_workspace_off_the_module_path()
+    _lead_own_group()
     handler = setup_logging(log_level)
     server = create_server(handler)
 
@@ -824,3 +871,16 @@ def serve(log_level: int | str = logging.INFO) -> None:
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr
     server.start_io(sys.stdin.buffer, protocol_out)
+
+    # pygls ends start_io on `exit`, or when the client closes the connection,
+    # without passing a status on. LSP's is 0 after a shutdown request, else 1.
+    # The process ends now, not when the analysis thread has finished a job
+    # that nobody waits for any more (indexing a large workspace takes
+    # minutes); the cache is replaced by renaming a complete file, so a write
+    # cut short leaves the previous one. The analysis processes of that job
+    # end with it: they would otherwise wait for work forever, holding the
+    # client's end of stdout and stderr open.
+    _end_helpers()
+    logging.shutdown()
+    sys.stderr.flush()
+    os._exit(0 if server.shutdown_requested else 1)

@@ -7,6 +7,14 @@ import { constants, promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+/**
+ * `python -P -m den_lsp`. The server runs in the workspace folder, and plain
+ * `python -m` puts the current folder first on the module path: a workspace
+ * holding `den_lsp/` or a `json.py` would have its own code imported and run.
+ * `-P` (Python 3.11, which den-lsp requires) leaves the current folder out.
+ */
+export const MODULE_ARGS = ["-P", "-m", "den_lsp"];
+
 /** How to run den-lsp: a command and the arguments before the subcommand. */
 export interface DenCommand {
   command: string;
@@ -66,11 +74,11 @@ export async function findServer(search: ServerSearch, host: Host): Promise<Foun
   if (interpreter === undefined) {
     reason = `\`${python}\` was not found`;
   } else {
-    const probe = await host.probe(interpreter, ["-m", "den_lsp", "--version"]);
+    const probe = await host.probe(interpreter, [...MODULE_ARGS, "--version"]);
     if (probe.ok) {
       return {
         ok: true,
-        server: { command: interpreter, args: ["-m", "den_lsp"], source: "python" },
+        server: { command: interpreter, args: [...MODULE_ARGS], source: "python" },
       };
     }
     reason = `\`${python} -m den_lsp\` failed${probe.detail ? ` (${probe.detail})` : ""}`;

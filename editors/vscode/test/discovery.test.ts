@@ -128,18 +128,18 @@ describe("den-lsp on PATH", () => {
 describe("python -m den_lsp", () => {
   it("runs the module with python3 when den-lsp is not on PATH and the module imports", async () => {
     const host = fakeHost(["/usr/bin/python3"], {
-      "/usr/bin/python3 -m den_lsp --version": { ok: true, detail: "" },
+      "/usr/bin/python3 -P -m den_lsp --version": { ok: true, detail: "" },
     });
     const found = await findServer({ serverPath: "", python: "" }, host);
     assert.deepEqual(found, {
       ok: true,
-      server: { command: "/usr/bin/python3", args: ["-m", "den_lsp"], source: "python" },
+      server: { command: "/usr/bin/python3", args: ["-P", "-m", "den_lsp"], source: "python" },
     });
   });
 
   it("uses the interpreter from den.server.python", async () => {
     const host = fakeHost(["/usr/bin/python3", "/work/cfg/.venv/bin/python"], {
-      "/work/cfg/.venv/bin/python -m den_lsp --version": { ok: true, detail: "" },
+      "/work/cfg/.venv/bin/python -P -m den_lsp --version": { ok: true, detail: "" },
     });
     const found = await findServer(
       { serverPath: "", python: ".venv/bin/python", workspaceFolder: "/work/cfg" },
@@ -152,7 +152,7 @@ describe("python -m den_lsp", () => {
     const host = fakeHost(["/usr/bin/python3"]);
     const found = await findServer({ serverPath: "", python: "" }, host);
     assert.deepEqual(found, { ok: false, message: NOT_INSTALLED });
-    assert.deepEqual(host.probed, ["/usr/bin/python3 -m den_lsp --version"]);
+    assert.deepEqual(host.probed, ["/usr/bin/python3 -P -m den_lsp --version"]);
   });
 
   it("says so when the interpreter itself is missing", async () => {

@@ -13,13 +13,20 @@ findings), under the user's cache directory (``$XDG_CACHE_HOME/den-lsp``,
 else ``~/.cache/den-lsp``), never in the workspace. Every pack records the fingerprint of the den-lsp code that
 wrote it (its version and the digest of its own sources and queries); a pack
 from other code, or one that cannot be read, is ignored and later replaced,
-without a word beyond a debug log line. Entries are Python pickles: the cache
-directory is the user's own, and nothing in it comes from the workspace.
+without a word beyond a debug log line. Entries are Python pickles, read back
+by an unpickler that knows only den-lsp's own data classes: the cache
+directory is the user's own and nothing in it comes from the workspace, yet
+a pack that was corrupted or planted there must never run code, and a pickle
+that names anything else (``os.system``, say) is refused as unreadable.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
+import importlib
+import io
 import logging
 import os
 import pickle
@@ -141,7 +148,7 @@ def _read_pack(path: Path) -> dict | None:
     """A pack written by this code, or None (missing, unreadable, other code)."""
     try:
         with open(path, "rb") as stream:
-            pack = pickle.load(stream)
+            pack = _load(stream)
         if not isinstance(pack, dict) or pack.get("magic") != _MAGIC:
             raise ValueError("not a den-lsp facts cache")
     except FileNotFoundError:
@@ -171,6 +178,51 @@ def _write_pack(path: Path, content: dict) -> None:
         raise
 
 
+# The modules whose classes entries are made of: facts, spans, findings.
+_DATA_MODULES = (
+    "den_lsp.facts.types",
+    "den_lsp.syntax.span",
+    "den_lsp.analysis.findings",
+)
+
+
+@cache
+def _data_classes() -> dict[tuple[str, str], Any]:
+    """Every class, and singleton, an entry may be made of, by (module, name).
+
+    Dataclasses and enumerations defined in the data modules, and module-level
+    instances of classes defined there (``UNKNOWN``): values to rebuild, none
+    of them able to reach a file, a process or another module.
+    """
+    found = {}
+    for module_name in _DATA_MODULES:
+        module = importlib.import_module(module_name)
+        for name, value in vars(module).items():
+            kind = value if isinstance(value, type) else type(value)
+            if kind.__module__ != module_name:
+                continue
+            if isinstance(value, type) and not (
+                dataclasses.is_dataclass(value) or issubclass(value, enum.Enum)
+            ):
+                continue
+            found[(module_name, name)] = value
+    return found
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _data_classes()[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"{module}.{name} is not den-lsp data"
+            ) from None
+
+
+def _load(stream) -> Any:
+    return _DataUnpickler(stream).load()
+
+
 def encode(value: Any) -> bytes:
     return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -178,7 +230,7 @@ def encode(value: Any) -> bytes:
 def decode(blob: bytes) -> Any | None:
     """A stored value, or None when it cannot be read back."""
     try:
-        return pickle.loads(blob)
+        return _load(io.BytesIO(blob))
     except Exception as error:
         log.debug("unreadable facts cache entry, ignored: %s", error)
         return None

@@ -330,7 +330,12 @@ def analyse_many(pending: list[tuple[str, bytes]]) -> Iterator[tuple[str, FileSt
         for start in range(0, len(pending), PARALLEL_CHUNK)
     )
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=_process_context())
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=_process_context(),
+            initializer=_analysis_process,
+            initargs=(os.getpid(),),
+        )
     except (OSError, ValueError) as error:
         log.info("cannot start analysis processes: %s", error)
         pool = None
@@ -363,6 +368,30 @@ def analyse_many(pending: list[tuple[str, bytes]]) -> Iterator[tuple[str, FileSt
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _analysis_process(parent: int) -> None:
+    """Set up an analysis process: its output, and its end with its parent.
+
+    stdout is the language server's protocol channel, which the process
+    shares: anything it prints goes to stderr instead. A pool's processes
+    wait for work for as long as their queue is open, and the fork server's
+    hold it open themselves: killed outright, a server would leave them, and
+    the fork server, running for ever. Each ends once its parent is gone.
+    """
+    os.dup2(2, 1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # another process has the number: gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="den-parent-watch", daemon=True).start()
 
 
 def _worker_count(files: int) -> int:
