@@ -676,8 +676,12 @@ class Project:
         self, rel: str, source: bytes, tree: SyntaxTree | None = None
     ) -> FileState:
         """Replace one file's text (from disk or an editor buffer)."""
-        state = analyse_source(rel, source, tree, loaded_by_import_tree(rel))
         previous = self.files.get(rel)
+        if previous is not None and previous.source == source:
+            # The same bytes (a file opened as it is on disk): the same facts
+            # and findings, and the model and name index still stand.
+            return previous
+        state = analyse_source(rel, source, tree, loaded_by_import_tree(rel))
         self.files[rel] = state
         self._digests.pop(rel, None)
         if previous is not None and self._same_findings_elsewhere(rel, previous, state):
