@@ -255,23 +255,26 @@ def test_every_den_document_of_the_repository_is_far_below_the_step_bound():
     ["x" + ".a" * 60_000, "-" * 60_000 + "1"],
     ids=["a select chain", "a run of minus signs"],
 )
-def test_a_parse_that_would_take_minutes_is_given_up(expression, monkeypatch, caplog):
+def test_input_the_parser_would_take_minutes_over_is_not_parsed(expression, caplog):
     # Both take tree-sitter time quadratic in their length: minutes at this
-    # size. The bound is lowered so that the test does not wait 5 s.
-    monkeypatch.setattr(parse, "PARSE_SECONDS", 0.5)
+    # size, and an edit in such a file would cost as much again.
     source = f"{{ den.aspects.a = {expression}; }}".encode()
     started = time.perf_counter()
     with caplog.at_level(logging.WARNING):
         state = analyse_source("slow.nix", source)
-    assert time.perf_counter() - started < 10
+    assert time.perf_counter() - started < 6
     ((code, start, message),) = [
         (f.code, (f.span.start_line, f.span.start_character), f.message)
         for f in state.syntax
     ]
     assert (code, start) == ("den/syntax", (0, 0))
-    assert message.startswith("den-lsp gave up parsing this file")
+    assert message.startswith("den-lsp gave up parsing this file: it holds a selection")
     assert state.facts.aspects == ()
-    assert any("gave up parsing" in r.getMessage() for r in caplog.records)
+    budget = 1 + len(source) / (1 << 20)  # seconds: 1 s, and 1 s per MB
+    logged = f"gave up parsing {len(source)} bytes after {budget:.1f} s: a run of 128"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{logged} or more selections or minus signs; the file is not analysed"
+    ]
 
     # The editor's document follows edits to it, and reads it again once an
     # edit makes it parseable.
@@ -280,6 +283,54 @@ def test_a_parse_that_would_take_minutes_is_given_up(expression, monkeypatch, ca
     document.apply_change(((0, 18), (0, 18 + len(expression))), "{ }")
     assert not document.tree.gave_up
     assert document.text == "{ den.aspects.a = { }; }"
+
+
+@pytest.mark.parametrize(
+    ("text", "bounded"),
+    [
+        ("{ a = x" + ".a" * 127 + "; }", False),  # as long as a run may be
+        ("{ a = x" + ".a" * 128 + "; }", True),
+        ("{ a = " + "-" * 127 + "1; }", False),
+        ("{ a = " + "-" * 128 + "1; }", True),
+        ("# " + "-" * 400 + "\n{ a = 1; }", False),  # a separator comment
+        ("{ a = x" + ' . "a"' * 5000 + "; }", False),  # spaced and quoted: linear
+        ("{ a = " + "b" * 5000 + "; }", False),  # a long name
+        ("{ a = ''\n" + "-" * 400 + "\n''; }", True),  # dashes in a string
+    ],
+    ids=[
+        "127 selections",
+        "128",
+        "127 minus",
+        "128 minus",
+        "comment",
+        "spaced",
+        "name",
+        "string",
+    ],
+)
+def test_which_runs_get_a_parse_bounded_by_the_clock(text, bounded):
+    assert parse.slow_run(text.encode()) is bounded
+    # Each of these is short enough to parse within the bound, and does.
+    tree = parse.parse_nix(text.encode())
+    assert not tree.gave_up and not tree.root.has_error
+
+
+def test_a_line_of_dashes_in_a_string_is_valid_nix_and_read():
+    source = "{ den.aspects.motd.nixos.users.motd = ''\n" + "-" * 60_000 + "\n''; }"
+    state = analyse_source("motd.nix", source.encode())
+    assert state.syntax == ()
+    assert [a.path for a in state.facts.aspects] == [("motd",)]
+
+
+def test_a_file_of_runs_just_short_of_the_bound_still_parses_in_time():
+    # The worst a file can do within the bound: each run costs the square of
+    # MAX_RUN, so 1 MB of them takes about a second.
+    chains = " ".join("x" + ".a" * (parse.MAX_RUN - 1) for _ in range(4000))
+    source = f"{{ a = [ {chains} ]; }}".encode()
+    started = time.perf_counter()
+    tree = parse.parse_nix(source)
+    assert not tree.gave_up and not tree.root.has_error
+    assert time.perf_counter() - started < 15
 
 
 # -- files on disk ----------------------------------------------------------------------

@@ -80,9 +80,9 @@ def syntax_problems(tree: SyntaxTree) -> list[SyntaxProblem]:
             SyntaxProblem(
                 0,
                 0,
-                "den-lsp gave up parsing this file: one of its expressions is too "
-                "long for the parser (a select chain or a run of `-` signs tens "
-                "of thousands long, say); the file is not analysed",
+                "den-lsp gave up parsing this file: it holds a selection chain "
+                "(`x.a.b...`) or a run of `-` signs so long that the Nix parser "
+                "den-lsp uses would take minutes over it; the file is not analysed",
             )
         ]
     root = tree.root

@@ -12,6 +12,7 @@ does not depend on.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -21,14 +22,48 @@ from tree_sitter_language_pack import get_language
 
 log = logging.getLogger(__name__)
 
-# How long one parse may take before den-lsp gives up on the file. tree-sitter
-# takes time quadratic in the length of a few constructs (a select chain
-# `x.a.a.a...` or a run of unary minus signs tens of thousands long), which no
-# real file holds and a hostile one can; a real 10 MB file parses in about a
-# second.
-PARSE_SECONDS = 5.0
-PARSE_SECONDS_PER_MB = 1.0
+# tree-sitter's Nix parser takes time quadratic in the length of two runs of
+# characters: a selection chain written without spaces (`x.a.a.a...`) and a
+# run of minus signs (`---1`); 60,000 long, either takes minutes. A file with
+# no run longer than MAX_RUN parses freely: with every run just shorter, 10 MB
+# parse in about ten seconds. A file with a longer run (most often only a
+# line of dashes inside a string, which parses fast) gets a parse bounded by
+# the clock, and a parse that overruns it is given up.
+MAX_RUN = 128
+BOUNDED_PARSE_SECONDS = 1.0
+BOUNDED_PARSE_SECONDS_PER_MB = 1.0
 _READ_CHUNK = 1 << 16
+_SELECTIONS = re.compile(rb"(?:\.[A-Za-z0-9_'-]+){%d}" % MAX_RUN)
+_MINUS_SIGNS = re.compile(rb"-{%d}" % MAX_RUN)
+# Bytes such runs are made of, mapped to `a`, and all others to a space:
+# finding a candidate run is then one pass in C over the file.
+_RUN_BYTES = frozenset(
+    b"-.'_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+_RUN_TABLE = bytes(0x61 if b in _RUN_BYTES else 0x20 for b in range(256))
+
+
+def slow_run(source: bytes) -> bool:
+    """Whether ``source`` holds a run the parser takes quadratic time over.
+
+    A run of minus signs in a `#` comment (a separator line) is only text.
+    """
+    flat = source.translate(_RUN_TABLE)
+    candidate = b"a" * MAX_RUN
+    start = flat.find(candidate)
+    while start != -1:
+        end = flat.find(b" ", start)
+        end = len(source) if end == -1 else end
+        token = source[start:end]
+        if _SELECTIONS.search(token) is not None:
+            return True
+        for minus in _MINUS_SIGNS.finditer(token):
+            at = start + minus.start()
+            if b"#" not in source[source.rfind(b"\n", 0, at) + 1 : at]:
+                return True
+        start = flat.find(candidate, end)
+    return False
+
 
 _PIPES = (b"|>", b"<|")
 _MASK = b"->"
@@ -55,8 +90,8 @@ class SyntaxTree:
     source: bytes
     tree: tree_sitter.Tree
     pipe_sites: tuple[int, ...] = ()
-    # The parse took longer than PARSE_SECONDS allows: ``tree`` is that of an
-    # empty file, and nothing of ``source`` was read.
+    # The source holds a run the parser would take minutes over (MAX_RUN):
+    # ``tree`` is that of an empty file, and nothing of ``source`` was read.
     gave_up: bool = False
 
     @property
@@ -100,11 +135,13 @@ class _ParseTimeout(Exception):
     pass
 
 
-def _parse(
+def _bounded_parse(
     parser: tree_sitter.Parser, source: bytes, old_tree: tree_sitter.Tree | None
 ) -> tree_sitter.Tree:
-    """One parse, within the time PARSE_SECONDS allows for a file this size."""
-    seconds = PARSE_SECONDS + PARSE_SECONDS_PER_MB * len(source) / (1 << 20)
+    """One parse that stops once it has taken longer than a file this size may."""
+    seconds = BOUNDED_PARSE_SECONDS + BOUNDED_PARSE_SECONDS_PER_MB * len(source) / (
+        1 << 20
+    )
     deadline = time.monotonic() + seconds
 
     def read(offset: int, point: tuple[int, int]) -> bytes:
@@ -131,22 +168,37 @@ def _parse(
     return tree
 
 
+def _parse(
+    parser: tree_sitter.Parser,
+    source: bytes,
+    old_tree: tree_sitter.Tree | None,
+    bounded: bool,
+) -> tree_sitter.Tree:
+    if bounded:
+        return _bounded_parse(parser, source, old_tree)
+    if old_tree is not None:
+        return parser.parse(source, old_tree)
+    return parser.parse(source)
+
+
 def parse_nix(source: bytes, previous: SyntaxTree | None = None) -> SyntaxTree:
     """Parse ``source``; ``previous`` (already edited) enables incremental reuse."""
     try:
-        return _parse_nix(source, previous)
+        return _parse_nix(source, previous, bounded=slow_run(source))
     except _ParseTimeout as timeout:
         log.warning(
-            "gave up parsing %d bytes after %.1f s; the file is not analysed",
+            "gave up parsing %d bytes after %.1f s: a run of %d or more "
+            "selections or minus signs; the file is not analysed",
             len(source),
             timeout.args[0],
+            MAX_RUN,
         )
         return SyntaxTree(source, _new_parser().parse(b""), gave_up=True)
 
 
-def _parse_nix(source: bytes, previous: SyntaxTree | None) -> SyntaxTree:
+def _parse_nix(source: bytes, previous: SyntaxTree | None, bounded: bool) -> SyntaxTree:
     parser = _new_parser()
-    tree = _parse(parser, source, _reusable(previous))
+    tree = _parse(parser, source, _reusable(previous), bounded)
     if not tree.root_node.has_error or (b"|>" not in source and b"<|" not in source):
         return SyntaxTree(source, tree)
 
@@ -157,4 +209,4 @@ def _parse_nix(source: bytes, previous: SyntaxTree | None) -> SyntaxTree:
     for start in sites:
         masked[start : start + 2] = _MASK
     log.debug("masked %d pipe operator(s) before parsing", len(sites))
-    return SyntaxTree(source, _parse(parser, bytes(masked), None), tuple(sites))
+    return SyntaxTree(source, _parse(parser, bytes(masked), None, bounded), tuple(sites))
