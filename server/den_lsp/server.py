@@ -424,7 +424,7 @@ class DenLanguageServer(LanguageServer):
                 types.PublishDiagnosticsParams(
                     uri=uri,
                     diagnostics=diagnostics,
-                    version=versions.get(uri, document.version),
+                    version=versions[uri],
                 )
             )
 
@@ -439,6 +439,11 @@ class DenLanguageServer(LanguageServer):
     def _diagnostics(self, opened: list[OpenDocument]) -> Diagnostics:
         result: Diagnostics = {}
         for document in opened:
+            if document.uri not in self._analysed_versions:
+                # Its text is on its way to the analysis thread, which has
+                # not seen it yet: diagnostics now would be those of the text
+                # on disk, and no version of the editor's text names that.
+                continue
             project = self._project_of(document)
             if project is None:
                 continue
