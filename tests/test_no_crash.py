@@ -9,13 +9,15 @@ still publish, the failing request must come back as an LSP error response
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
+from den_lsp.features.logging import REQUEST_FAILED, setup_logging
 from server_harness import session
 from test_server import FIXTURE, change, codes, open_document, published
 
@@ -107,3 +109,26 @@ async def test_a_failing_request_is_an_error_response_and_the_server_lives_on(
         assert client._server.returncode is None
         # A request failure is the reply's business: no pop-up for it.
         assert client.messages == []
+
+
+def test_a_declined_request_is_one_info_line_not_a_traceback(caplog):
+    # pygls logs each error answer as an exception; a rename den-lsp declines
+    # on purpose is an answer to the user, not a failure of the server.
+    setup_logging("INFO")
+    rpc = logging.getLogger("pygls.protocol.json_rpc")
+    declined = JsonRpcException(
+        message="`guest` is also written in a string", code=REQUEST_FAILED
+    )
+    broken = JsonRpcException(message="boom", code=-32603)
+    with caplog.at_level(logging.INFO, logger="pygls"):
+        for error in (declined, broken):
+            try:
+                raise error
+            except JsonRpcException:
+                rpc.exception('Exception occurred for message "%s"', 7)
+    assert [
+        (r.levelname, r.getMessage(), r.exc_info is None) for r in caplog.records
+    ] == [
+        ("INFO", "request declined: `guest` is also written in a string", True),
+        ("ERROR", 'Exception occurred for message "7"', False),
+    ]

@@ -17,6 +17,9 @@ from collections import deque
 from collections.abc import Callable
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+
+REQUEST_FAILED = types.LSPErrorCodes.RequestFailed
 
 PACKAGE_LOGGER = "den_lsp"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -95,6 +98,25 @@ class ClientLogHandler(logging.Handler):
             self._busy.active = False
 
 
+class RefusalFilter(logging.Filter):
+    """Keeps a request den-lsp declines on purpose out of the error log.
+
+    A rename den-lsp cannot make safely is answered with a ``RequestFailed``
+    error that tells the user why; pygls logs every such answer as an
+    exception with its traceback. It is one INFO line here.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        code = getattr(error, "code", None)
+        if isinstance(error, JsonRpcException) and code == REQUEST_FAILED:
+            record.msg, record.args = "request declined: %s", (error.message,)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return logging.getLogger("pygls").isEnabledFor(logging.INFO)
+        return True
+
+
 def setup_logging(level: int | str = logging.INFO) -> ClientLogHandler:
     """Log at ``level`` on stderr, and den-lsp's own records to the client.
 
@@ -128,6 +150,9 @@ def setup_logging(level: int | str = logging.INFO) -> ClientLogHandler:
     logging.getLogger("pygls").setLevel(
         logging.DEBUG if level <= logging.DEBUG else logging.WARNING
     )
+    rpc = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, RefusalFilter) for f in rpc.filters):
+        rpc.addFilter(RefusalFilter())
 
     client = ClientLogHandler(level=client_level)
     package = logging.getLogger(PACKAGE_LOGGER)
