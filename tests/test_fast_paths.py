@@ -15,7 +15,7 @@ from pathlib import Path
 import tree_sitter
 
 from den_lsp.analysis.codes import CODES
-from den_lsp.analysis.common import close_match
+from den_lsp.analysis.common import close_match, matcher
 from den_lsp.facts.extract import has_den_anchor
 from den_lsp.syntax.parse import parse_nix
 from den_lsp.syntax.positions import LineIndex
@@ -42,6 +42,23 @@ def test_close_match_suggests_what_difflib_suggests():
     for code in CODES:
         for word in (code[4:], code[:-1], code + "s", "den/" + code[5:]):
             assert close_match(word, CODES) == _difflib_match(word, CODES)
+
+
+def test_name_matcher_suggests_what_difflib_suggests_among_the_others():
+    rng = random.Random(7)
+    for _ in range(500):
+        alphabet = rng.choice(["ab", "abc", "guest-vm0123", string.ascii_lowercase])
+        candidates = {
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+            for _ in range(rng.randint(0, 40))
+        }
+        words = list(candidates)[:3] + [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        ]
+        for word in words:  # asked twice: the kept answer is the same
+            for _ in range(2):
+                others = candidates - {word}
+                assert matcher(candidates).match(word) == _difflib_match(word, others)
 
 
 def _anchored_by_query(source: bytes) -> bool:

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from den_lsp.analysis.common import close_match, did_you_mean, finding, replace_fix
+from den_lsp.analysis.common import (
+    NameMatcher,
+    close_match,
+    did_you_mean,
+    finding,
+    matcher,
+    replace_fix,
+)
 from den_lsp.analysis.findings import Finding, Span
 from den_lsp.facts.types import UNKNOWN, Host
 from den_lsp.model.aspects import (
@@ -320,7 +327,7 @@ def _entity_without_aspect(model: Model) -> Iterator[Finding]:
     # classes, never `den.aspects`; modules imported from outside may.
     if model.external_imports or not _root_visible(model):
         return
-    top = trees.top_level(ASPECTS)
+    top = matcher(trees.top_level(ASPECTS))
     if any(
         kind.values("aspect")
         for name in ("host", "user", "home")
@@ -365,9 +372,9 @@ def _root_visible(model: Model) -> bool:
 
 
 def _missing_entity_aspect(
-    kind: str, name: str, span: Span, top: set[str], written: str | None = None
+    kind: str, name: str, span: Span, top: NameMatcher, written: str | None = None
 ) -> Finding:
-    suggestion = close_match(name, top - {name})
+    suggestion = top.match(name)
     entity = f"{kind} `{written or name}`"
     message = (
         f"{entity} has no `den.aspects.{name}` in this configuration: den gives it "

@@ -47,8 +47,53 @@ def close_match(word: str, candidates) -> str | None:
         pass
     else:
         names = sorted(choice for choice, _, _ in likely)
+    return _difflib_match(word, names)
+
+
+def _difflib_match(word: str, names: list) -> str | None:
     matches = difflib.get_close_matches(word, names, n=1, cutoff=0.75)
     return matches[0] if matches else None
+
+
+class NameMatcher:
+    """``close_match`` against one set of names, for many words.
+
+    A rule that suggests a name for each of hundreds of findings would sort
+    and scan thousands of aspect names for every one. Here they are listed
+    once, and each word's answer is kept: the matcher of an unchanged set
+    of names is shared by the models built after an edit (``matcher``).
+    """
+
+    def __init__(self, names: frozenset[str]):
+        self.names = sorted(names)
+        self._found: dict[str, str | None] = {}
+
+    def match(self, word: str) -> str | None:
+        """``close_match(word, names - {word})``."""
+        if word not in self._found:
+            likely = process.extract(
+                word, self.names, scorer=fuzz.ratio, score_cutoff=74.9, limit=None
+            )
+            names = sorted(choice for choice, _, _ in likely if choice != word)
+            self._found[word] = _difflib_match(word, names)
+        return self._found[word]
+
+
+# The matchers of the last few sets of names asked about.
+_MATCHERS: dict[frozenset[str], NameMatcher] = {}
+_MATCHERS_KEPT = 8
+
+
+def matcher(names: set[str] | frozenset[str]) -> NameMatcher:
+    """The matcher of a set of strings, shared while the set stays the same."""
+    key = frozenset(names)
+    found = _MATCHERS.pop(key, None)
+    if found is None:
+        found = NameMatcher(key)
+        while len(_MATCHERS) >= _MATCHERS_KEPT:
+            del _MATCHERS[next(iter(_MATCHERS))]
+    _MATCHERS[key] = found  # the most recently used last
+    return found
 
 
 def did_you_mean(suggestion: str | None) -> str:

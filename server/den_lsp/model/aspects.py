@@ -281,19 +281,29 @@ def walked_kinds(
         source = AspectId(source.tree, normal_path(source.path, first_key(source.tree)))
         edges.append((source, target))
 
-    # An aspect included by one that nothing walks may still be walked from
-    # somewhere the model cannot see: mark it unknown rather than unwalked.
-    changed = True
-    rounds = 0
-    while changed and rounds < 64:
-        changed = False
-        rounds += 1
-        for source, target in edges:
-            kinds = walked.get(source) or {UNKNOWN_KIND}
+    # An aspect included by one that nothing walks (yet, in the order the
+    # includes are read) may still be walked from somewhere the model cannot
+    # see: mark it unknown rather than unwalked.
+    outgoing: dict[AspectId, list[AspectId]] = defaultdict(list)
+    grown: list[AspectId] = []
+    for source, target in edges:
+        outgoing[source].append(target)
+        kinds = walked.get(source) or {UNKNOWN_KIND}
+        missing = kinds - walked[target]
+        if missing:
+            walked[target] |= missing
+            grown.append(target)
+    # Then every aspect is walked wherever an aspect including it is: what
+    # an aspect gained is passed on along its own includes only, instead of
+    # reading every include again until nothing changes.
+    while grown:
+        source = grown.pop()
+        kinds = walked[source]
+        for target in outgoing.get(source, ()):
             missing = kinds - walked[target]
             if missing:
                 walked[target] |= missing
-                changed = True
+                grown.append(target)
     return walked
 
 
