@@ -8,6 +8,7 @@ mark's end. Each case names the exact labels den-lsp offers, best first.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from den_lsp.features.completion import (
     FORWARD_FIELD_DOC,
     ROUTE_FIELD_DOCS,
     SCHEMA_FIELD_DOCS,
+    completion_list,
     completions_at,
 )
 from den_lsp.features.hover import plain_text
@@ -416,6 +418,26 @@ def test_own_policies_carry_their_hover(tmp_path):
 def test_aspect_paths_after_den_aspects(tmp_path):
     text = _module("  den.aspects.igloo.includes = [ den.aspects.⟪⟫ ];")
     assert labels(tmp_path, text) == ASPECTS
+
+
+def test_a_long_list_of_aspects_is_cut_to_those_holding_the_typed_word(tmp_path):
+    many = "\n".join(f"  den.aspects.svc-{n:03d}.nixos = {{ }};" for n in range(300))
+    files = {**BASE, "modules/many.nix": f"{{ den, ... }}: {{\n{many}\n}}\n"}
+    every = ["svc-%03d" % n for n in range(300)]
+    for typed in ("", "s1", "svc-2", "T"):
+        in_order = re.compile(".*".join(re.escape(c) for c in typed.lower()))
+        expected = [a for a in ASPECTS + every if in_order.search(a)]
+        text = _module(f"  den.aspects.igloo.includes = [ den.aspects.⟪{typed}⟫ ];")
+        proj, marks = project(tmp_path, {**files, TYPED: text})
+        [mark] = [m for m in marks if m.path == TYPED]
+        whole = [c.label for c in completions_at(proj, TYPED, *mark.end)]
+        assert whole == sorted(ASPECTS + every)
+        found, left_out = completion_list(proj, TYPED, *mark.end, limit=50)
+        assert [c.label for c in found] == sorted(expected)[:50]
+        assert left_out
+        found, left_out = completion_list(proj, TYPED, *mark.end, limit=400)
+        assert [c.label for c in found] == whole
+        assert not left_out
 
 
 def test_aspect_paths_below_a_written_element(tmp_path):

@@ -12,6 +12,7 @@ of the whole configuration.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
     from den_lsp.server import DenLanguageServer
 
 TRIGGER_CHARACTERS = [".", '"']
+# Completions sent at most: a configuration of thousands of aspects would
+# otherwise send them all, megabytes, on every `den.aspects.` typed.
+MAX_ITEMS = 100
 
 # -- what each field means, in the words a user reads in the completion list --
 
@@ -507,12 +511,37 @@ def completions_at(
     project: Project, rel: str, line: int, character: int
 ) -> list[Completion]:
     """What can be written at the cursor, best first."""
-    found = _completions(project, rel, line, character)
-    return sorted(found, key=lambda c: (c.sort, c.label))
+    return completion_list(project, rel, line, character)[0]
+
+
+def completion_list(
+    project: Project, rel: str, line: int, character: int, limit: int | None = None
+) -> tuple[list[Completion], bool]:
+    """The first ``limit`` completions at the cursor, and whether some were left out.
+
+    Only aspects come by the thousand. Where some must be left out, those
+    whose name does not hold the word typed so far (its characters in order,
+    as editors filter) go first: the editor would not show them anyway.
+    """
+    cut = _Cut(limit)
+    found = _completions(project, rel, line, character, cut)
+    found.sort(key=lambda c: (c.sort, c.label))
+    if limit is not None and len(found) > limit:
+        del found[limit:]
+        cut.left_out = True
+    return found, cut.left_out
+
+
+@dataclass
+class _Cut:
+    """How many completions to make at most, and whether some were left out."""
+
+    limit: int | None
+    left_out: bool = False
 
 
 def _completions(
-    project: Project, rel: str, line: int, character: int
+    project: Project, rel: str, line: int, character: int, cut: _Cut
 ) -> list[Completion]:
     state = project.files.get(rel)
     index = index_for(project, rel)
@@ -543,7 +572,8 @@ def _completions(
     if (match := _POLICIES.search(before)) is not None:
         return _policies(model, span_back(len(match.group(1).encode())))
     if (match := _ASPECTS.search(before)) is not None and not context.key_position:
-        return _aspects(index, match.group(1), span_back(len(match.group(1).encode())))
+        typed = match.group(1)
+        return _aspects(index, typed, span_back(len(typed.encode())), cut=cut)
     if (match := _SCHEMA.search(before)) is not None and not context.key_position:
         return _kinds(model, span_back(len(match.group(1).encode())))
     if not context.key_position:
@@ -582,6 +612,7 @@ def _completions(
             ".".join([*outside, typed]),
             span_back(len(typed.encode())),
             outside,
+            cut,
         )
         classes = set(model.classes) | BUILTIN_CLASSES
         if below and not any(n in classes or n in _STRUCTURAL_KEYS for n in below):
@@ -707,29 +738,67 @@ def _policies(model: Model, replace: Span) -> list[Completion]:
 
 
 def _aspects(
-    index: SymbolIndex, typed: str, replace: Span, outside: list[str] | None = None
+    index: SymbolIndex,
+    typed: str,
+    replace: Span,
+    outside: list[str] | None = None,
+    cut: _Cut | None = None,
 ) -> list[Completion]:
     """Aspect paths that continue ``typed``, labelled after ``outside``'s elements."""
     model = index.model
-    # den makes an aspect for every host and user, and includes the key of a
-    # host's aspect named after one of its users at that user's scope.
-    paths = {".".join(a.path) for a in model.aspects}
-    paths |= {h.name for h in model.hosts}
-    paths |= {u for h in model.hosts for u in h.users}
-    paths |= {f"{h.name}.{u}" for h in model.hosts for u in h.users}
+    paths = _aspect_paths(model)
+    if "." in typed:
+        parent = typed.rsplit(".", 1)[0] + "."
+        # The paths under `parent`, a run of the sorted list.
+        start = bisect.bisect_left(paths, parent)
+        end = bisect.bisect_left(paths, parent + "\U0010ffff", start)
+        paths = paths[start:end]
+    else:
+        parent = ""
+    if cut is not None and cut.limit is not None and len(paths) > cut.limit:
+        word = typed[len(parent) :].lower()
+        cut.left_out = True
+        matching = []
+        for path in paths:
+            if _holds_in_order(path[len(parent) :].lower(), word):
+                matching.append(path)
+                if len(matching) > cut.limit:
+                    break  # more than can be offered: the rest is not read
+        paths = matching
     skip = len(".".join(outside)) + 1 if outside else 0
-    return [
-        Completion(
-            path[skip:],
-            "aspect",
-            "aspect",
-            aspect_hover(model, path, index),
-            replace,
-            "2",
+    described = model.cache.setdefault("completion: aspect docs", {})
+    items = []
+    for path in paths:
+        if path not in described:
+            described[path] = aspect_hover(model, path, index)
+        items.append(
+            Completion(path[skip:], "aspect", "aspect", described[path], replace, "2")
         )
-        for path in sorted(paths)
-        if path.startswith(typed.rsplit(".", 1)[0] + ".") or "." not in typed
-    ]
+    return items
+
+
+def _aspect_paths(model: Model) -> list[str]:
+    """Every aspect path completion offers, sorted; read once per model."""
+    paths = model.cache.get("completion: aspect paths")
+    if paths is None:
+        # den makes an aspect for every host and user, and includes the key
+        # of a host's aspect named after one of its users at that user's scope.
+        found = {".".join(a.path) for a in model.aspects}
+        found |= {h.name for h in model.hosts}
+        found |= {u for h in model.hosts for u in h.users}
+        found |= {f"{h.name}.{u}" for h in model.hosts for u in h.users}
+        paths = model.cache["completion: aspect paths"] = sorted(found)
+    return paths
+
+
+def _holds_in_order(name: str, word: str) -> bool:
+    """Whether ``word``'s characters occur in ``name`` in order."""
+    at = 0
+    for char in word:
+        at = name.find(char, at) + 1
+        if at == 0:
+            return False
+    return True
 
 
 def _fields(
@@ -865,8 +934,14 @@ def register(server: "DenLanguageServer") -> None:
         snippets = _wants_snippets(ls)
 
         def answer(project: Project, rel: str):
-            found = completions_at(project, rel, position.line, position.character)
-            return [to_item(c, documentation_format, kinds, snippets) for c in found]
+            found, left_out = completion_list(
+                project, rel, position.line, position.character, MAX_ITEMS
+            )
+            items = [to_item(c, documentation_format, kinds, snippets) for c in found]
+            return items, left_out
 
-        items = await ls.query(params.text_document.uri, answer)
-        return types.CompletionList(is_incomplete=False, items=items or [])
+        answered = await ls.query(params.text_document.uri, answer)
+        items, left_out = answered or ([], False)
+        # An incomplete list is asked for again as the user types on, so
+        # that what was left out comes as the typed word narrows it down.
+        return types.CompletionList(is_incomplete=left_out, items=items)
