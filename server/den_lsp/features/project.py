@@ -595,13 +595,17 @@ class Project:
         _set_aside_garbage_free()
         self._invalidate()
         if cache is not None and key is not None:
-            findings = self.findings()
+            # Taken before the facts are read: an entry that came from an
+            # analysis process is kept as it came, not encoded again.
             entries = {
                 self._digests[rel]: state.entry()
                 for rel, state in self.files.items()
                 if rel in self._digests
             }
-            cache.write(entries, key, findings)
+            self._read_facts()
+            cache.write(entries, key, self.findings())
+        else:
+            self._read_facts()
         log.info(
             "indexed %s: %d files (%d from the cache) in %.2f s",
             self.root,
@@ -609,6 +613,19 @@ class Project:
             len(self.files) - len(pending),
             time.perf_counter() - started,
         )
+
+    def _read_facts(self) -> None:
+        """Decode every file's facts, the model's input, setting aside as it goes.
+
+        Decoded inside the model's first build, all at once, they would be
+        walked by one pass of the cycle collector at its end, holding every
+        thread still meanwhile (the language server's protocol loop too).
+        """
+        for done, state in enumerate(self.files.values(), 1):
+            state.facts
+            if done % COLLECT_EVERY == 0:
+                _set_aside_garbage_free()
+        _set_aside_garbage_free()
 
     def _open_cache(self) -> FactsCache | None:
         if not self.use_cache:
