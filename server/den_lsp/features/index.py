@@ -9,6 +9,7 @@ where it can be renamed.
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ class SymbolIndex:
     _by_file: dict[str, list[Occurrence]] = field(default_factory=dict)
     _by_name: dict[tuple[str, str], list[Occurrence]] = field(default_factory=dict)
     _keys: dict[str, list[Occurrence]] = field(default_factory=dict)
+    _aspect_names: list[str] | None = None  # sorted, read on first use
 
     def finish(self) -> "SymbolIndex":
         by_file: dict[str, list[Occurrence]] = defaultdict(list)
@@ -103,6 +105,17 @@ class SymbolIndex:
 
     def names(self) -> list[tuple[str, str]]:
         return sorted(self._by_name)
+
+    def aspects_under(self, path: str) -> list[str]:
+        """``path`` and the aspect paths below it with occurrences, sorted."""
+        if self._aspect_names is None:
+            self._aspect_names = sorted(n for c, n in self._by_name if c == "aspect")
+        names = self._aspect_names
+        # Those below it are a run of the sorted names, after `path` itself.
+        start = bisect.bisect_left(names, path + ".")
+        end = bisect.bisect_left(names, path + ".\U0010ffff", start)
+        own = [path] if ("aspect", path) in self._by_name else []
+        return own + names[start:end]
 
 
 def _place(occ: Occurrence) -> tuple[str, int]:

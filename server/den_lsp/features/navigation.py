@@ -34,6 +34,7 @@ from den_lsp.features.index import (
 )
 from den_lsp.features.project import Project, loaded_by_import_tree
 from den_lsp.model.builtins import BUILTIN_CLASSES, BUILTIN_POLICIES
+from den_lsp.model.model import Model
 from den_lsp.syntax.span import Span
 
 if TYPE_CHECKING:
@@ -280,6 +281,7 @@ class _Planner:
         self.category = target.category
         self.name = target.name
         self.unit = target.index.unit
+        self._spelling: list[str] | None = None
 
     # -- the common steps ------------------------------------------------------------
 
@@ -315,12 +317,10 @@ class _Planner:
             return self.index.of("kind", self.name) + self.index.context_keys(self.name)
         if self.category != "aspect":
             return self.index.of(self.category, self.name)
-        prefix = self.name + "."
         return [
             o
-            for category, name in self.index.names()
-            if category == "aspect" and (name == self.name or name.startswith(prefix))
-            for o in self.index.of(category, name)
+            for name in self.index.aspects_under(self.name)
+            for o in self.index.of("aspect", name)
         ]
 
     def _span_of(self, occ: Occurrence) -> Span | None:
@@ -426,11 +426,7 @@ class _Planner:
 
     def _plan_aspect(self, plan: RenamePlan, occurrences: list[Occurrence]) -> None:
         parent = self.name.rsplit(".", 1)[0] + "." if "." in self.name else ""
-        depth = self.name.count(".")
-        for aspect in self.model.aspects:
-            path = ".".join(aspect.path)
-            if parent == "" or path.startswith(parent):
-                plan.taken.add(aspect.path[depth] if len(aspect.path) > depth else "")
+        plan.taken |= _aspect_names_at(self.model, parent)
         if not parent:
             plan.taken |= {h.name for h in self.model.hosts}
             plan.taken |= {u for h in self.model.hosts for u in h.users}
@@ -443,13 +439,21 @@ class _Planner:
 
     def _files(self) -> Iterator[tuple[str, Node]]:
         """The configuration's module files that spell the name, with their trees."""
-        needle = self.name.rsplit(".", 1)[-1].encode()
-        for rel, state in sorted(self.project.files.items()):
-            if state.tree is None or not loaded_by_import_tree(rel):
-                continue
-            if self.project.unit_of(rel) != self.unit or needle not in state.source:
-                continue
-            yield rel, state.tree.root
+        if self._spelling is None:
+            # Read once per rename, and from the bytes: a tree not kept is
+            # parsed again, so only the files that spell the name are parsed.
+            needle = self.name.rsplit(".", 1)[-1].encode()
+            self._spelling = sorted(
+                rel
+                for rel, state in self.project.files.items()
+                if needle in state.source
+                and loaded_by_import_tree(rel)
+                and self.project.unit_of(rel) == self.unit
+            )
+        for rel in self._spelling:
+            state = self.project.files[rel]
+            if state.tree is not None:
+                yield rel, state.tree.root
 
     def _context_functions(self) -> Iterator[tuple[str, Node]]:
         """Functions whose formals read the kind from den's context.
@@ -649,6 +653,23 @@ class _Planner:
                             break
                         if name in classes:
                             break
+
+
+def _aspect_names_at(model: Model, parent: str) -> set[str]:
+    """The names aspects have right under ``parent`` (``""``: the top level).
+
+    Read once per model and parent: the aspects of a large configuration
+    number in the thousands.
+    """
+    names_at = model.cache.setdefault("rename: aspect names", {})
+    if parent not in names_at:
+        depth = parent.count(".")
+        names = set()
+        for aspect in model.aspects:
+            if parent == "" or ".".join(aspect.path).startswith(parent):
+                names.add(aspect.path[depth] if len(aspect.path) > depth else "")
+        names_at[parent] = names
+    return names_at[parent]
 
 
 # -- rename checks -------------------------------------------------------------------------
