@@ -7,6 +7,8 @@ rather than taken from the cache.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -194,3 +196,37 @@ def test_many_files_read_on_several_cores_find_the_same(tmp_path, monkeypatch, c
     assert check(capsys, "--no-cache", "--format", "json") == alone
     assert check(capsys, "--format", "json") == alone  # fills the cache
     assert check(capsys, "--format", "json") == alone  # reads it
+
+
+def test_a_check_answered_from_the_cache_loads_no_parser_model_or_rules(workspace):
+    # Interpreter start and imports are most of such a run: it reads the
+    # files and the findings, and never needs what would make them again.
+    program = (
+        "import sys\n"
+        "from den_lsp.cli import main\n"
+        "main(['check'])\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", program], capture_output=True, text=True, check=False
+        )
+        for _ in range(2)
+    ]
+    assert [run.returncode for run in runs] == [0, 0]
+    assert runs[0].stdout == runs[1].stdout
+    loaded = set(runs[1].stderr.split())
+    for heavy in (
+        "tree_sitter",
+        "den_lsp.syntax.parse",
+        "den_lsp.facts.extract",
+        "den_lsp.facts.types",
+        "den_lsp.model.model",
+        "den_lsp.analysis.aspects",
+        "rapidfuzz",
+        "pathspec",
+        "multiprocessing",
+        "pygls",
+        "lsprotocol",
+    ):
+        assert heavy not in loaded

@@ -17,9 +17,7 @@ from den_lsp.features.check import (
     format_json,
     format_text,
 )
-from den_lsp.features.explain import code_list, explain, rules_page
 from den_lsp.features.project import Project
-from den_lsp.features.scopes import render_scopes
 from den_lsp.features.settings import PROFILE_CHOICES
 
 log = logging.getLogger("den_lsp")
@@ -149,6 +147,8 @@ def _scopes(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
         print(f"den-lsp: {args.path}: not a directory", file=sys.stderr)
         return 2
+    from den_lsp.features.scopes import render_scopes
+
     project = Project(args.path, _overrides(args))
     project.index()
     models = project.models()
@@ -163,6 +163,8 @@ def _scopes(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
+    from den_lsp.features.explain import code_list, explain, rules_page
+
     if args.all:
         sys.stdout.write(rules_page() + "\n")
         return 0

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
+from den_lsp.facts.constructors import EFFECT_CONSTRUCTORS
 from den_lsp.facts.evaluate import (
     AttrsValue,
     Env,
@@ -58,27 +59,6 @@ log = logging.getLogger(__name__)
 
 POLICY_LIB = ("den", "lib", "policy")
 
-# Constructors of den.lib.policy that produce effects, by the path after
-# `den.lib.policy`. Which of them a den generation has is the profile's
-# business; the extractor records whatever is written.
-EFFECT_CONSTRUCTORS = frozenset(
-    {
-        "route",
-        "deliver",
-        "provide",
-        "include",
-        "exclude",
-        "instantiate",
-        "spawn",
-        "resolve",
-        "resolve.to",
-        "resolve.withIncludes",
-        "resolve.to.withIncludes",
-        "resolve.shared",
-        "resolve.shared.to",
-        "resolve.shared.withIncludes",
-    }
-)
 _POLICY_NAMES = frozenset(
     {"route", "deliver", "provide", "include", "exclude", "instantiate", "spawn"}
     | {"resolve", "mkPolicy", "for", "when", "pipe", "pipelineOnly"}

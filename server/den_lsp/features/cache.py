@@ -187,36 +187,33 @@ _DATA_MODULES = (
 
 
 @cache
-def _data_classes() -> dict[tuple[str, str], Any]:
-    """Every class, and singleton, an entry may be made of, by (module, name).
+def _data_classes(module_name: str) -> dict[str, Any]:
+    """Every class, and singleton, an entry may be made of in one data module.
 
-    Dataclasses and enumerations defined in the data modules, and module-level
+    Dataclasses and enumerations defined in the module, and module-level
     instances of classes defined there (``UNKNOWN``): values to rebuild, none
-    of them able to reach a file, a process or another module.
+    of them able to reach a file, a process or another module. A module is
+    imported when a pickle first names it (findings name no facts).
     """
     found = {}
-    for module_name in _DATA_MODULES:
-        module = importlib.import_module(module_name)
-        for name, value in vars(module).items():
-            kind = value if isinstance(value, type) else type(value)
-            if kind.__module__ != module_name:
-                continue
-            if isinstance(value, type) and not (
-                dataclasses.is_dataclass(value) or issubclass(value, enum.Enum)
-            ):
-                continue
-            found[(module_name, name)] = value
+    module = importlib.import_module(module_name)
+    for name, value in vars(module).items():
+        kind = value if isinstance(value, type) else type(value)
+        if kind.__module__ != module_name:
+            continue
+        if isinstance(value, type) and not (
+            dataclasses.is_dataclass(value) or issubclass(value, enum.Enum)
+        ):
+            continue
+        found[name] = value
     return found
 
 
 class _DataUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
-        try:
-            return _data_classes()[(module, name)]
-        except KeyError:
-            raise pickle.UnpicklingError(
-                f"{module}.{name} is not den-lsp data"
-            ) from None
+        if module in _DATA_MODULES and name in _data_classes(module):
+            return _data_classes(module)[name]
+        raise pickle.UnpicklingError(f"{module}.{name} is not den-lsp data")
 
 
 def _load(stream) -> Any:

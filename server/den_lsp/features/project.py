@@ -15,34 +15,33 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
-import multiprocessing
 import os
 import threading
 import time
 from collections import deque
 from contextlib import contextmanager
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-import pathspec
-
-from den_lsp.analysis import analyze
-from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Finding
-from den_lsp.facts.extract import extract
-from den_lsp.facts.types import FileFacts
 from den_lsp.features.cache import FactsCache, decode, encode, file_digest
-from den_lsp.features.suppression import MARKER as SUPPRESSION_MARKER
-from den_lsp.features.suppression import apply as apply_suppressions
 from den_lsp.features.settings import CONFIG_FILE, Settings, load_settings
-from den_lsp.model.model import Model, build_model
-from den_lsp.model.profiles import resolve_profile
-from den_lsp.syntax.errors import syntax_problems
-from den_lsp.syntax.parse import SyntaxTree, parse_nix
-from den_lsp.syntax.positions import LineIndex
 from den_lsp.syntax.source import UTF8_BOM, read_workspace_file
 from den_lsp.syntax.span import Span
+
+# The parser, the extractor, the model, the rules and the analysis
+# processes are imported where they are first used: a check whose findings
+# all come from the cache needs none of them, and importing them would take
+# longer than the rest of that check.
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    import pathspec
+
+    from den_lsp.facts.types import FileFacts
+    from den_lsp.model.model import Model
+    from den_lsp.syntax.parse import SyntaxTree
+    from den_lsp.syntax.positions import LineIndex
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +107,16 @@ class FileState:
         if self.binary:
             return None
         if self._tree is None:
+            from den_lsp.syntax.parse import parse_nix
+
             self._tree = parse_nix(self.source)
         return self._tree
 
     @property
     def index(self) -> LineIndex:
         if self._index is None:
+            from den_lsp.syntax.positions import LineIndex
+
             self._index = LineIndex(self.source)
         return self._index
 
@@ -154,6 +157,8 @@ class FileState:
 
 
 def _well_formed(stored: Any, path: str) -> bool:
+    from den_lsp.facts.types import FileFacts
+
     return (
         isinstance(stored, tuple)
         and len(stored) == 2
@@ -173,6 +178,8 @@ def ignore_spec(patterns: Iterable[str]) -> pathspec.PathSpec:
     git silently skips a pattern it cannot use (``[z-a]``, a lone ``!``);
     pathspec raises on them, so each line is tried on its own first.
     """
+    import pathspec
+
     usable = []
     for pattern in patterns:
         try:
@@ -324,6 +331,7 @@ def analyse_many(pending: list[tuple[str, bytes]]) -> Iterator[tuple[str, FileSt
         for rel, source in pending:
             yield rel, _analysed_here(rel, source)
         return
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     chunks = deque(
         pending[start : start + PARALLEL_CHUNK]
@@ -402,6 +410,8 @@ def _worker_count(files: int) -> int:
 
 
 def _process_context():
+    import multiprocessing
+
     # Forking a process with other threads running can copy a lock some
     # thread holds; the language server has threads, the CLI does not.
     method = "fork" if threading.active_count() == 1 else "forkserver"
@@ -440,6 +450,9 @@ def analyse_source(
     with_facts: bool = True,
 ) -> FileState:
     """Parse one file and extract its facts. Never raises on bad input."""
+    from den_lsp.facts.types import FileFacts
+    from den_lsp.syntax.parse import parse_nix
+
     index = _LazyLineIndex(source)
     if _is_binary(source):
         log.info("%s: binary file, not analysed", path)
@@ -452,6 +465,13 @@ def analyse_source(
         log.exception("%s: fact extraction failed; the file is skipped", path)
         facts = FileFacts(path)
     return FileState(path, source, tree, index.built, facts, syntax)
+
+
+def extract(path: str, tree: SyntaxTree, index: LineIndex) -> FileFacts:
+    """The facts of one parsed file (the extractor, imported on first use)."""
+    from den_lsp.facts.extract import extract as extract_facts
+
+    return extract_facts(path, tree, index)
 
 
 class _LazyLineIndex:
@@ -468,6 +488,8 @@ class _LazyLineIndex:
 
     def __getattr__(self, name: str):
         if self.built is None:
+            from den_lsp.syntax.positions import LineIndex
+
             self.built = LineIndex(self.source)
         return getattr(self.built, name)
 
@@ -475,6 +497,9 @@ class _LazyLineIndex:
 def _syntax_findings(
     path: str, tree: SyntaxTree, index: LineIndex
 ) -> Iterable[Finding]:
+    from den_lsp.analysis.codes import CODES
+    from den_lsp.syntax.errors import syntax_problems
+
     code = CODES["den/syntax"]
     if tree.source.startswith(UTF8_BOM):
         # tree-sitter skips a byte-order mark; Nix's lexer rejects it.
@@ -816,6 +841,9 @@ class Project:
     def models(self) -> dict[str, Model]:
         """The model of every configuration in the workspace, by folder."""
         if self._models is None:
+            from den_lsp.model.model import build_model
+            from den_lsp.model.profiles import resolve_profile
+
             units: dict[str, list[FileFacts]] = {}
             for rel, state in self.files.items():
                 units.setdefault(self.unit_of(rel), []).append(state.facts)
@@ -833,6 +861,10 @@ class Project:
     def findings(self) -> dict[str, list[Finding]]:
         """Findings by file, with the user's severities applied."""
         if self._findings is None:
+            from den_lsp.analysis import analyze
+            from den_lsp.features.suppression import MARKER as SUPPRESSION_MARKER
+            from den_lsp.features.suppression import apply as apply_suppressions
+
             by_file: dict[str, list[Finding]] = {path: [] for path in self.files}
             found = [f for model in self.models().values() for f in analyze(model)]
             for state in self.files.values():

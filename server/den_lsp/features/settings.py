@@ -8,16 +8,13 @@ reported and left at its default; it never stops a run.
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from den_lsp.analysis.codes import CODES
 from den_lsp.analysis.findings import Severity
-from den_lsp.model.model import KnownNames
+from den_lsp.model.known import KnownNames
 from den_lsp.model.profiles import PROFILES
 from den_lsp.syntax.source import read_workspace_file
 
@@ -97,6 +94,8 @@ def _parse(data: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         problems.append("severity must be a table of rule code = level")
     exclude = data.get("exclude")
     if isinstance(exclude, list) and all(isinstance(e, str) for e in exclude):
+        import pathspec  # only for a configuration that excludes paths
+
         usable = []
         for pattern in exclude:
             try:
@@ -142,6 +141,8 @@ def load_settings(root: Path) -> tuple[Settings, list[str]]:
     path = root / CONFIG_FILE
     if not path.is_file():
         return Settings(), []
+    import tomllib  # only for a workspace with a den-lsp.toml
+
     try:
         text = read_workspace_file(path, root.resolve(), 1 << 20).decode("utf-8")
         data = tomllib.loads(text)

@@ -44,6 +44,7 @@ from den_lsp.model.builtins import (
     STRUCTURAL_KEYS,
     UNDECLARED_KINDS,
 )
+from den_lsp.model.known import KnownNames
 from den_lsp.model.profiles import Profile
 from den_lsp.syntax.span import Span
 
@@ -116,15 +117,6 @@ class Kind:
         if any(f.name not in _COLLECTION_FIELDS for f in self.fields):
             return True
         return False
-
-
-@dataclass(frozen=True)
-class KnownNames:
-    """Names the user declares known in settings, for names built dynamically."""
-
-    classes: frozenset[str] = frozenset()
-    kinds: frozenset[str] = frozenset()
-    context_keys: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

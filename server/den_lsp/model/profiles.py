@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from den_lsp.facts.extract import EFFECT_CONSTRUCTORS
+from den_lsp.facts.constructors import EFFECT_CONSTRUCTORS
 
 # Fields every generation with policies reads on a route
 # (den-reference §3.2). The forward-derived ones are set by den itself but

@@ -1,21 +1,32 @@
-"""Layer 1: parsing Nix sources and converting positions."""
+"""Layer 1: parsing Nix sources and converting positions.
 
-from den_lsp.syntax.document import Document
-from den_lsp.syntax.errors import SyntaxProblem, syntax_problems
-from den_lsp.syntax.parse import SyntaxTree, parse_nix
-from den_lsp.syntax.positions import LineIndex
-from den_lsp.syntax.queries import load_query
-from den_lsp.syntax.source import DecodedSource, decode_source, looks_binary
+The names below are loaded on first use, not with the package: the data
+classes every layer shares (``den_lsp.syntax.span``) live here too, and a
+check whose findings all come from the cache never loads the parser.
+"""
 
-__all__ = [
-    "DecodedSource",
-    "Document",
-    "LineIndex",
-    "SyntaxProblem",
-    "SyntaxTree",
-    "decode_source",
-    "load_query",
-    "looks_binary",
-    "parse_nix",
-    "syntax_problems",
-]
+from importlib import import_module
+
+# Where each name of the package is defined.
+_EXPORTS = {
+    "DecodedSource": "source",
+    "Document": "document",
+    "LineIndex": "positions",
+    "SyntaxProblem": "errors",
+    "SyntaxTree": "parse",
+    "decode_source": "source",
+    "load_query": "queries",
+    "looks_binary": "source",
+    "parse_nix": "parse",
+    "syntax_problems": "errors",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = sorted(_EXPORTS)
