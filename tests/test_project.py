@@ -132,3 +132,57 @@ def test_byte_order_mark_is_a_syntax_error_as_in_nix(tmp_path: Path):
         0,
     )
     assert bom.message.startswith("the file starts with a UTF-8 byte-order mark")
+
+
+# A kind file beside aspect findings: a host without an aspect (whose
+# suggestion names `igloo-desktop`), and homeManager content on an aspect
+# walked only at host scope.
+KIND_EDITS = {
+    "flake.nix": "{ outputs = _: { }; }\n",
+    "modules/hosts.nix": """{ den, ... }: {
+  den.hosts.x86_64-linux.igloo.users.tux = { };
+  den.aspects.igloo-desktop.nixos = { };
+  den.aspects.base.homeManager.programs.git.enable = true;
+  den.aspects.tux.includes = [ ];
+  den.schema.host.includes = [ den.aspects.base ];
+}
+""",
+    "modules/kind.nix": """{ den, ... }: {
+  den.schema.guest = {
+    isEntity = true;
+    parent = "host";
+    isolated = true;
+  };
+}
+""",
+}
+
+
+def test_an_edit_to_a_kind_keeps_only_the_rule_runs_it_cannot_change(tmp_path: Path):
+    for name, text in KIND_EDITS.items():
+        _touch(tmp_path, name, text=text)
+    project = Project(tmp_path)
+    project.index()
+    assert {f.code for f in project.findings()["modules/hosts.nix"]} >= {
+        "den/entity-without-aspect",
+        "den/host-scope-home-content",
+    }
+    kind = KIND_EDITS["modules/kind.nix"]
+    edits = [
+        # Kept: a field the aspect rules do not read.
+        (kind.replace("isolated = true", "isolated = false"), True),
+        (kind, True),
+        # Run again: fields and words the aspect rules read.
+        (kind.replace("isolated = true;", 'isolated = true; classes = [ "hm" ];'), False),
+        (kind.replace("isolated = true;", "aspect = den.aspects.base;"), False),
+        (kind.replace("isEntity", "# igloo-desktop homeManager\n    isEntity"), False),
+        (kind.replace("isolated = true;", "isolated = true; # host-aspects"), False),
+        (kind, False),
+    ]
+    for text, kept in edits:
+        project.set_source("modules/kind.nix", text.encode())
+        assert ("aspects" in project._runs.get("", {})) is kept
+        fresh = Project(tmp_path)
+        for rel, state in project.files.items():
+            fresh.set_source(rel, state.source)
+        assert project.findings() == fresh.findings()

@@ -38,6 +38,11 @@ from den_lsp.model.builtins import BUILTIN_ASPECTS
 from den_lsp.model.model import Model
 
 HOME_CLASSES = ("homeManager", "hjem", "maid")
+# The only kind fields these rules read: an entity kind's `aspect`, and the
+# classes a kind gives its entities (``Model.entity_classes``). An edit to
+# any other field of a kind (`isolated`, say) leaves their findings as they
+# were, and the project keeps them (``Project._unaffected_runs``).
+KIND_FIELDS_READ = frozenset({"aspect", "classes", "class"})
 
 
 def check(model: Model) -> Iterator[Finding]:

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     import pathspec
 
+    from den_lsp.analysis import FamilyRun
     from den_lsp.facts.types import FileFacts
     from den_lsp.model.model import Model
     from den_lsp.syntax.parse import SyntaxTree
@@ -531,6 +532,12 @@ class Project:
         self._flake_dirs: dict[str, bool] = {}
         self._units: dict[str, str] = {}  # a file's folder to its configuration
         self._findings: dict[str, list[Finding]] | None = None
+        # Each configuration's rule family runs, as they stand for the facts
+        # held now; an edit keeps those it cannot change.
+        self._runs: dict[str, dict[str, FamilyRun]] = {}
+        # Each configuration's word counts summed over its files (see
+        # ``build_model``), kept up to date by edits; None until needed.
+        self._word_totals: dict[str, Counter] | None = None
         # Files that some rule finding points into (its range, a fix or its
         # message), for the last findings computed from a model.
         self._referenced: set[str] | None = None
@@ -729,7 +736,13 @@ class Project:
         if previous is not None and self._same_findings_elsewhere(rel, previous, state):
             self._replace_syntax_findings(rel, state)
         else:
+            runs = self._unaffected_runs(rel, previous, state) if previous else {}
+            totals = self._word_totals if previous else None
             self._invalidate()
+            self._runs = runs
+            if totals is not None:
+                _count_words(totals.setdefault(self.unit_of(rel), Counter()), previous, state)
+                self._word_totals = totals
         return state
 
     def _same_findings_elsewhere(
@@ -754,6 +767,49 @@ class Project:
             return _without_spans(previous.facts) == _without_spans(state.facts)
         except RecursionError:
             return False
+
+    def _unaffected_runs(
+        self, rel: str, previous: FileState, state: FileState
+    ) -> dict[str, dict[str, FamilyRun]]:
+        """The rule family runs an edit of ``rel`` cannot change.
+
+        Other configurations' runs stand. In the file's own, a family that
+        says which kind fields it reads (``KIND_FIELDS_READ``) finds the same
+        things when the file's facts are the same apart from positions, other
+        kind fields and the counts of words the family did not ask about, and
+        none of its findings points into the file or names it: the reasoning
+        of ``_same_findings_elsewhere``, for what one family reads.
+        """
+        from den_lsp.analysis import rule_families
+
+        unit = self.unit_of(rel)
+        kept = {other: runs for other, runs in self._runs.items() if other != unit}
+        runs = self._runs.get(unit)
+        if not runs or previous.binary or state.binary:
+            return kept
+        reads = {
+            family.__name__.rsplit(".", 1)[-1]: getattr(family, "KIND_FIELDS_READ", None)
+            for family in rule_families()
+        }
+        same: dict[str, FamilyRun] = {}
+        try:
+            for name, run in runs.items():
+                fields = reads.get(name)
+                if fields is None or run.words is None:
+                    continue
+                if any(rel in entry for entry in _referenced_files({"": run.findings})):
+                    continue
+                before, after = previous.facts.words, state.facts.words
+                if any(before.get(w, 0) != after.get(w, 0) for w in run.words):
+                    continue
+                if _facts_read(previous.facts, fields) != _facts_read(state.facts, fields):
+                    continue
+                same[name] = run
+        except RecursionError:
+            return kept
+        if same:
+            kept[unit] = same
+        return kept
 
     def _replace_syntax_findings(self, rel: str, state: FileState) -> None:
         """Findings of ``rel``, which only has syntax findings, read again."""
@@ -793,6 +849,8 @@ class Project:
         self._models = None
         self._findings = None
         self._referenced = None
+        self._runs = {}
+        self._word_totals = None
 
     # -- analysis ------------------------------------------------------------------
 
@@ -847,6 +905,12 @@ class Project:
             units: dict[str, list[FileFacts]] = {}
             for rel, state in self.files.items():
                 units.setdefault(self.unit_of(rel), []).append(state.facts)
+            if self._word_totals is None:
+                self._word_totals = {}
+                for unit, facts in units.items():
+                    totals = self._word_totals[unit] = Counter()
+                    for f in facts:
+                        totals.update(f.words)
             models = {}
             for unit, facts in sorted(units.items()):
                 uses: set[str] = set()
@@ -854,19 +918,26 @@ class Project:
                     uses |= f.uses
                 settings = self.settings_of(unit)
                 profile = resolve_profile(settings.profile, uses)
-                models[unit] = build_model(facts, profile, settings.known)
+                models[unit] = build_model(
+                    facts, profile, settings.known, self._word_totals.get(unit)
+                )
             self._models = models
         return self._models
 
     def findings(self) -> dict[str, list[Finding]]:
         """Findings by file, with the user's severities applied."""
         if self._findings is None:
-            from den_lsp.analysis import analyze
+            from den_lsp.analysis import combine, run_families
             from den_lsp.features.suppression import MARKER as SUPPRESSION_MARKER
             from den_lsp.features.suppression import apply as apply_suppressions
 
             by_file: dict[str, list[Finding]] = {path: [] for path in self.files}
-            found = [f for model in self.models().values() for f in analyze(model)]
+            found: list[Finding] = []
+            runs: dict[str, dict[str, FamilyRun]] = {}
+            for unit, model in self.models().items():
+                runs[unit] = run_families(model, self._runs.get(unit))
+                found.extend(combine(runs[unit]))
+            self._runs = runs
             for state in self.files.values():
                 found.extend(state.syntax)
             # Suppression comments apply before severities, so that a comment
@@ -918,7 +989,29 @@ def _without_spans(value: Any) -> Any:
     return value
 
 
-def _referenced_files(findings: dict[str, list[Finding]]) -> set[str]:
+def _count_words(totals: Counter, previous: FileState, state: FileState) -> None:
+    """Replace one file's word counts in its configuration's totals."""
+    for word, count in previous.facts.words.items():
+        left = totals[word] - count
+        if left:
+            totals[word] = left
+        else:
+            del totals[word]
+    totals.update(state.facts.words)
+
+
+def _facts_read(facts: FileFacts, kind_fields: frozenset[str]) -> Any:
+    """A file's facts as a family that reads only ``kind_fields`` of kinds sees
+    them, without positions and word counts (compared word by word apart)."""
+    read = dataclasses.replace(
+        facts,
+        kind_fields=tuple(f for f in facts.kind_fields if f.name in kind_fields),
+        words={},
+    )
+    return _without_spans(read)
+
+
+def _referenced_files(findings: dict[str, Iterable[Finding]]) -> set[str]:
     """Every path and message some rule finding holds, to test an edit against.
 
     A path counts when a finding, or one of its fixes, has a range in it; a

@@ -375,9 +375,20 @@ class ScopeGraph:
 
 
 def build_model(
-    files: Iterable[FileFacts], profile: Profile, known: KnownNames | None = None
+    files: Iterable[FileFacts],
+    profile: Profile,
+    known: KnownNames | None = None,
+    words: Counter | None = None,
 ) -> Model:
+    """The model of one configuration's files.
+
+    ``words``, when given, is the sum of the files' word counts, kept by the
+    caller as files change (summing them is a pass over every word of every
+    file); the model holds a copy.
+    """
     files = sorted(files, key=lambda f: f.path)
+    counted = words is not None
+    words = Counter(words) if counted else Counter()
     kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
     policies: dict[str, Policy] = {}
     includes: list[Include] = []
@@ -396,7 +407,6 @@ def build_model(
     declared_api: set[str] = set()
     external_imports: list[Named] = []
     loose_effects: list[Effect] = []
-    words: Counter = Counter()
     bound_names: set[str] = set()
 
     for facts in files:
@@ -413,7 +423,8 @@ def build_model(
         declared_api |= facts.declared_api
         external_imports.extend(facts.external_imports)
         loose_effects.extend(facts.loose_effects)
-        words.update(facts.words)
+        if not counted:
+            words.update(facts.words)
         bound_names |= facts.bound_names
         for site in facts.kind_sites:
             kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
