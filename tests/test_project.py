@@ -173,7 +173,10 @@ def test_an_edit_to_a_kind_keeps_only_the_rule_runs_it_cannot_change(tmp_path: P
         (kind.replace("isolated = true", "isolated = false"), True),
         (kind, True),
         # Run again: fields and words the aspect rules read.
-        (kind.replace("isolated = true;", 'isolated = true; classes = [ "hm" ];'), False),
+        (
+            kind.replace("isolated = true;", 'isolated = true; classes = [ "hm" ];'),
+            False,
+        ),
         (kind.replace("isolated = true;", "aspect = den.aspects.base;"), False),
         (kind.replace("isEntity", "# igloo-desktop homeManager\n    isEntity"), False),
         (kind.replace("isolated = true;", "isolated = true; # host-aspects"), False),

@@ -741,7 +741,8 @@ class Project:
             self._invalidate()
             self._runs = runs
             if totals is not None:
-                _count_words(totals.setdefault(self.unit_of(rel), Counter()), previous, state)
+                unit_totals = totals.setdefault(self.unit_of(rel), Counter())
+                _count_words(unit_totals, previous, state)
                 self._word_totals = totals
         return state
 
@@ -788,7 +789,7 @@ class Project:
         if not runs or previous.binary or state.binary:
             return kept
         reads = {
-            family.__name__.rsplit(".", 1)[-1]: getattr(family, "KIND_FIELDS_READ", None)
+            _family_name(family): getattr(family, "KIND_FIELDS_READ", None)
             for family in rule_families()
         }
         same: dict[str, FamilyRun] = {}
@@ -799,10 +800,11 @@ class Project:
                     continue
                 if any(rel in entry for entry in _referenced_files({"": run.findings})):
                     continue
-                before, after = previous.facts.words, state.facts.words
-                if any(before.get(w, 0) != after.get(w, 0) for w in run.words):
+                before, after = previous.facts, state.facts
+                asked = run.words
+                if any(before.words.get(w, 0) != after.words.get(w, 0) for w in asked):
                     continue
-                if _facts_read(previous.facts, fields) != _facts_read(state.facts, fields):
+                if _facts_read(before, fields) != _facts_read(after, fields):
                     continue
                 same[name] = run
         except RecursionError:
@@ -987,6 +989,10 @@ def _without_spans(value: Any) -> Any:
             _without_spans(getattr(value, f.name)) for f in dataclasses.fields(value)
         )
     return value
+
+
+def _family_name(family: Any) -> str:
+    return family.__name__.rsplit(".", 1)[-1]
 
 
 def _count_words(totals: Counter, previous: FileState, state: FileState) -> None:
