@@ -132,3 +132,24 @@ def test_a_declined_request_is_one_info_line_not_a_traceback(caplog):
         ("INFO", "request declined: `guest` is also written in a string", True),
         ("ERROR", 'Exception occurred for message "7"', False),
     ]
+
+
+async def test_notifications_leave_nothing_behind(root, tmp_path):
+    # pygls keeps the future of each notification it hands to a handler that
+    # is not a plain function (every didOpen, didChange, didSave, didClose);
+    # den-lsp drops it once the handler is done.
+    from server_harness import INTROSPECT_MEMORY, _plain
+
+    async with session(root, tmp_path / "cache", introspect=True) as client:
+        uri = open_document(client, root, SCHEMA)
+        for version in range(2, 302):
+            change(client, uri, version, (0, 0), (0, 0), " " if version % 2 else "")
+        await published(client, uri, version=301)
+        client.text_document_did_close(
+            types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=uri)
+            )
+        )
+        answer = _plain(await client.protocol.send_request_async(INTROSPECT_MEMORY, {}))
+        # The one left is this request's own.
+        assert answer["futures"] == 1

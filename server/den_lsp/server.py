@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -136,6 +136,21 @@ class DenProtocol(LanguageServerProtocol):
                 if isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool):
                     self._send_response(msg_id, error=error.to_response_error())
             raise
+
+    def _check_handler_result(self, future: Future[Any] | asyncio.Future[Any]) -> None:
+        """Report a notification handler's failure, and forget its future.
+
+        pygls files the future of every notification whose handler is not a
+        plain function (its own built-in handlers are generators: every
+        ``didChange``) among the requests in flight, under an id no response
+        will ever name, and never takes it out again: each notification kept
+        a future, a lock and a condition for the rest of the session.
+        """
+        super()._check_handler_result(future)
+        futures = self._request_futures
+        # Only requests still being answered are left here: a handful.
+        for msg_id in [i for i, f in futures.items() if f is future]:
+            del futures[msg_id]
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams):
