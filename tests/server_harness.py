@@ -236,6 +236,10 @@ def read_audit(path: Path) -> list[dict]:
 
 
 def main(options: dict[str, Any]) -> None:
+    if options.get("tracemalloc"):
+        import tracemalloc
+
+        tracemalloc.start(options["tracemalloc"])
     if options.get("audit"):
         _install_audit(options["audit"])
     if options.get("fail_rule"):
@@ -366,11 +370,17 @@ def _register_introspection(server) -> None:
 
     @server.feature(INTROSPECT_MEMORY)
     def introspect_memory(ls, params):
+        import tracemalloc
+
+        # Futures pygls keeps for messages it has not finished with.
+        answer = {"rss_kb": 0, "futures": len(ls.protocol._request_futures)}
+        if tracemalloc.is_tracing():  # started with the option `tracemalloc`
+            answer["traced_kb"] = tracemalloc.get_traced_memory()[0] // 1024
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmRSS:"):
-                    return {"rss_kb": int(line.split()[1])}
-        return {"rss_kb": 0}
+                    answer["rss_kb"] = int(line.split()[1])
+        return answer
 
 
 def _compare(project, rel: str) -> dict:
