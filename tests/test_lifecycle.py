@@ -267,3 +267,70 @@ def test_the_cache_reader_refuses_everything_but_den_lsp_data():
 
 def test_environment_of_the_tests_keeps_the_cache_in_their_folder(tmp_path):
     assert environment(tmp_path)["XDG_CACHE_HOME"] == str(tmp_path)
+
+
+def _take_the_terminal() -> None:
+    import fcntl
+    import termios
+
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def _in_a_terminal(
+    arguments: list[str], cwd: Path, env: dict, wait_for: bytes, delay: float
+):
+    """Run den-lsp on a pseudo-terminal; Ctrl-C ``delay`` s after ``wait_for``."""
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    den_lsp = str(Path(sys.executable).parent / "den-lsp")
+    process = subprocess.Popen(
+        [den_lsp, *arguments],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=cwd,
+        env=env,
+        start_new_session=True,  # the terminal is its controlling terminal
+        preexec_fn=_take_the_terminal,
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while wait_for not in seen and time.monotonic() < deadline:
+        try:
+            seen += os.read(leader, 4096)
+        except OSError:
+            break
+    time.sleep(delay)
+    os.write(leader, b"\x03")  # what the terminal sends for Ctrl-C
+    status = process.wait(timeout=30)
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return status, seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("delay", [0, 2], ids=["while it starts", "once it serves"])
+@pytest.mark.parametrize("arguments", [[], ["serve"]], ids=["den-lsp", "den-lsp serve"])
+def test_ctrl_c_in_a_terminal_ends_the_server_at_once(arguments, delay, tmp_path):
+    # The message says the server reads the terminal; at 0 s it may still be
+    # importing, at 2 s it waits in its loop.
+    status, output = _in_a_terminal(
+        arguments,
+        tmp_path,
+        environment(tmp_path / "cache"),
+        b"starting the language",
+        delay,
+    )
+    assert status == 130, output
+    assert "Traceback" not in output and "Fatal Python error" not in output
+    assert output.rstrip().endswith("den-lsp: interrupted"), output

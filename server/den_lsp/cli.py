@@ -198,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             return _explain(args)
         if args.command == "scopes":
             return _scopes(args)
+    except KeyboardInterrupt:
+        print("den-lsp: interrupted", file=sys.stderr)
+        return 130
     except Exception as error:  # a bug must not look like a finding (exit 1)
         log.debug("internal error", exc_info=True)
         print(
@@ -212,7 +215,11 @@ def main(argv: list[str] | None = None) -> int:
             "you. Try `den-lsp check` for a report, or --help.",
             file=sys.stderr,
         )
-    from den_lsp.server import serve
+    try:
+        from den_lsp.server import serve
 
-    serve(log_level=args.log_level)
+        serve(log_level=args.log_level)
+    except KeyboardInterrupt:  # before the server took Ctrl-C over
+        print("den-lsp: interrupted", file=sys.stderr)
+        return 130
     return 0

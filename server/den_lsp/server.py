@@ -147,6 +147,10 @@ class DenProtocol(LanguageServerProtocol):
         a future, a lock and a condition for the rest of the session.
         """
         super()._check_handler_result(future)
+        if future.cancelled():
+            # Cancelled by pygls at shutdown, which walks these futures as it
+            # goes: they end with the session.
+            return
         futures = self._request_futures
         # Only requests still being answered are left here: a handful.
         for msg_id in [i for i, f in futures.items() if f is future]:
@@ -861,6 +865,12 @@ def _lead_own_group() -> None:
         pass
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    _end_helpers()
+    os.write(2, b"den-lsp: interrupted\n")
+    os._exit(130)
+
+
 def _end_helpers() -> None:
     """End every process this server started: analysis processes, fork server.
 
@@ -882,7 +892,12 @@ def _end_helpers() -> None:
 def serve(log_level: int | str = logging.INFO) -> None:
     """Run the language server on stdin/stdout until the client exits."""
     keep_workspace_off_the_module_path()
-    _lead_own_group()
+    if sys.stdin.isatty():
+        # Started by hand in a terminal: it stays in the terminal's group,
+        # so that Ctrl-C reaches it, and ends on it at once.
+        signal.signal(signal.SIGINT, _interrupted)
+    else:
+        _lead_own_group()
     handler = setup_logging(log_level)
     server = create_server(handler)
 

@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import os
+import signal
 import threading
 import time
 from collections import Counter, deque
@@ -389,6 +390,9 @@ def _analysis_process(parent: int) -> None:
     the fork server, running for ever. Each ends once its parent is gone.
     """
     os.dup2(2, 1)
+    # Ctrl-C in a terminal reaches the whole foreground group: the parent
+    # reports it once, and its processes end with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:
