@@ -590,7 +590,7 @@ async def _published_within(client, uri, version, seconds):
 @pytest.mark.slow
 async def test_big_and_deep_documents_in_the_editor(root, tmp_path):
     documents = {
-        "packages.nix": _package_set(10 * 1024 * 1024),
+        "packages.nix": _package_set(7 * 1024 * 1024),
         "lines.nix": _lines(200_000),
         "deep.nix": DEEP["mkMerge"],
         "unclosed.nix": DEEP["unclosed strings"],
@@ -609,6 +609,28 @@ async def test_big_and_deep_documents_in_the_editor(root, tmp_path):
             seen = await state(client, uri, timeout=120)
             assert seen["findings_equal"] and seen["facts_equal"], name
             assert seen["source"] == seen["text"], name
+
+        # A document over the limit of files read from disk is not analysed
+        # either; it says so, and is analysed once an edit makes it small.
+        uri = from_fs_path(str(root / "modules" / "huge.nix"))
+        huge = _package_set(10 * 1024 * 1024)
+        _open(client, uri, huge)
+        started = time.monotonic()
+        (only,) = (await _published_within(client, uri, 1, 30)).diagnostics
+        assert time.monotonic() - started < 10
+        assert (only.range.start.line, only.range.start.character) == (0, 0)
+        assert only.severity == types.DiagnosticSeverity.Information
+        size = len(huge.encode()) / (1024 * 1024)
+        assert only.message == (
+            f"den-lsp does not analyse this file: it is {size:.1f} MiB, and "
+            "den-lsp reads files of up to 8 MiB"
+        )
+        assert _failures(await every_request(client, uri, 5, 3)) == {}
+        _change(
+            client, uri, 2, (0, 0), (huge.count("\n"), 0), "{ den.aspects.h = { }; }"
+        )
+        assert list((await _published_within(client, uri, 2, 30)).diagnostics) == []
+        assert (await state(client, uri))["findings_equal"]
 
         # The rest of the workspace is still served.
         schema = from_fs_path(str(root / "modules/schema.nix"))

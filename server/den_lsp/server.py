@@ -47,10 +47,19 @@ from den_lsp.features import (
     navigation,
     symbols,
 )
-from den_lsp.features.diagnostics import document_uri, to_diagnostic
+from den_lsp.features.diagnostics import (
+    document_uri,
+    to_diagnostic,
+    too_large_diagnostic,
+)
 from den_lsp.features.index import index_of
 from den_lsp.features.logging import ClientLogHandler, setup_logging
-from den_lsp.features.project import SKIPPED_DIRS, Project, long_lived_objects
+from den_lsp.features.project import (
+    MAX_FILE_BYTES,
+    SKIPPED_DIRS,
+    Project,
+    long_lived_objects,
+)
 from den_lsp.features.settings import CONFIG_FILE
 from den_lsp.syntax.document import apply_text_change, encode_text
 
@@ -227,6 +236,8 @@ class DenLanguageServer(LanguageServer):
         # The version of each document's text the projects hold: diagnostics
         # are published with it, not with a newer one still on its way.
         self._analysed_versions: dict[str, int | None] = {}
+        # Open documents too large to analyse, and their size in bytes.
+        self._too_large: dict[str, int] = {}
         self._use_cache = True
         self._ready = False
 
@@ -463,6 +474,9 @@ class DenLanguageServer(LanguageServer):
                 # not seen it yet: diagnostics now would be those of the text
                 # on disk, and no version of the editor's text names that.
                 continue
+            if (size := self._too_large.get(document.uri)) is not None:
+                result[document.uri] = [too_large_diagnostic(size, MAX_FILE_BYTES)]
+                continue
             project = self._project_of(document)
             if project is None:
                 continue
@@ -543,12 +557,23 @@ class DenLanguageServer(LanguageServer):
 
     def _sync(self, buffer: Buffer) -> None:
         project = self._project_of(buffer)
-        if project is not None:
+        if project is None:
+            return
+        if len(buffer.source) > MAX_FILE_BYTES:
+            # As on disk, a file this large is left out: its analysis would
+            # hold every other document's for a minute or more.
+            if buffer.uri not in self._too_large:
+                log.info("%s: %d bytes, not analysed", buffer.rel, len(buffer.source))
+            self._too_large[buffer.uri] = len(buffer.source)
+            project.remove(buffer.rel)
+        else:
+            self._too_large.pop(buffer.uri, None)
             project.set_source(buffer.rel, buffer.source)
-            self._analysed_versions[buffer.uri] = buffer.version
+        self._analysed_versions[buffer.uri] = buffer.version
 
     def _close(self, document: OpenDocument) -> None:
         self._analysed_versions.pop(document.uri, None)
+        self._too_large.pop(document.uri, None)
         if document.loose_root is not None:
             shared = self._loose.get(str(document.loose_root))
             if shared is not None:

@@ -74,6 +74,23 @@ def fix_data(fix: Fix, uri_of: UriOf | None = None) -> dict[str, Any]:
     return {"title": fix.title, "safe": fix.safe, "edits": edits}
 
 
+def too_large_diagnostic(size: int, limit: int) -> types.Diagnostic:
+    """The one diagnostic of a document too large for den-lsp to analyse."""
+    mib = 1024 * 1024
+    return types.Diagnostic(
+        range=types.Range(
+            start=types.Position(line=0, character=0),
+            end=types.Position(line=0, character=0),
+        ),
+        severity=types.DiagnosticSeverity.Information,
+        source=SOURCE,
+        message=(
+            f"den-lsp does not analyse this file: it is {size / mib:.1f} MiB, "
+            f"and den-lsp reads files of up to {limit // mib} MiB"
+        ),
+    )
+
+
 def to_diagnostic(
     finding: Finding, uri_of: UriOf | Path | None = None
 ) -> types.Diagnostic:
