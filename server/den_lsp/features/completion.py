@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 TRIGGER_CHARACTERS = [".", '"']
 # Completions sent at most: a configuration of thousands of aspects would
 # otherwise send them all, megabytes, on every `den.aspects.` typed.
-MAX_ITEMS = 100
+MAX_ITEMS = 50
 
 # -- what each field means, in the words a user reads in the completion list --
 
