@@ -135,3 +135,38 @@ def test_scopes(workspace: Path, capsys):
         "    appends at: host\n"
     ) in out
     assert "  creates: guest\n" in out
+
+
+def test_a_folder_with_no_nix_files_is_not_a_clean_check(tmp_path, capsys):
+    (tmp_path / "README.md").write_text("# not a configuration\n")
+    assert main(["check", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"den-lsp: {tmp_path}: no .nix files to check\n"
+
+
+def test_a_reader_that_stops_reading_is_no_error(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # Two configurations: scopes writes one, then the other.
+    kinds = "".join(f'  den.schema.k{i}.parent = "host";\n' for i in range(400))
+    for flake in ("a", "b"):
+        (tmp_path / flake).mkdir()
+        (tmp_path / flake / "flake.nix").write_text("{ outputs = _: { }; }\n")
+        (tmp_path / flake / "kinds.nix").write_text("{\n" + kinds + "}\n")
+    arguments = (
+        ["scopes", str(tmp_path)] if command == "scopes" else ["explain", "--all"]
+    )
+    reader, writer = os.pipe()
+    den_lsp = str(Path(sys.executable).parent / "den-lsp")
+    process = subprocess.Popen(
+        [den_lsp, "scopes", str(tmp_path)], stdout=writer, stderr=subprocess.PIPE
+    )
+    os.close(writer)
+    # `| head -c 1`: one byte, and the reader is gone before the rest.
+    assert len(os.read(reader, 1)) == 1
+    os.close(reader)
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""

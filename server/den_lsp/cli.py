@@ -121,6 +121,14 @@ def _check(args: argparse.Namespace) -> int:
                     f"den-lsp: {display_path(project.root, rel, cwd)}: skipped: binary file",
                     file=sys.stderr,
                 )
+        if not project.files and not project.unreadable:
+            # A mistyped folder must not pass as a clean check.
+            print(
+                f"den-lsp: {display_path(project.root, '.', cwd)}: no .nix files "
+                "to check",
+                file=sys.stderr,
+            )
+            return 2
         only = None if path.is_dir() else project.relative(path)
         for rel, findings in sorted(project.findings().items()):
             if not findings or (only is not None and rel != only):
@@ -131,16 +139,18 @@ def _check(args: argparse.Namespace) -> int:
     located = list(
         {(i.display_path, i.finding.code, i.finding.span): i for i in located}.values()
     )
+    _write(format_json(located) if args.format == "json" else format_text(located))
+    return exit_code(located, Severity(args.fail_on))
+
+
+def _write(text: str) -> None:
+    """Print ``text``; a reader that stopped reading (`| head`) is no error."""
     try:
-        if args.format == "json":
-            print(format_json(located))
-        else:
-            print(format_text(located))
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
     except BrokenPipeError:
-        # The reader (`| head`) stopped reading: not an error of ours.
+        # Python would report the pipe again as it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return exit_code(located, Severity(args.fail_on))
 
 
 def _scopes(args: argparse.Namespace) -> int:
@@ -152,13 +162,13 @@ def _scopes(args: argparse.Namespace) -> int:
     project = Project(args.path, _overrides(args))
     project.index()
     models = project.models()
+    parts = []
     for number, (unit, model) in enumerate(models.items()):
         if len(models) > 1:
             title = f"configuration {unit or '.'}"
-            sys.stdout.write(
-                ("\n" if number else "") + f"{title}\n{'=' * len(title)}\n"
-            )
-        sys.stdout.write(render_scopes(model))
+            parts.append(("\n" if number else "") + f"{title}\n{'=' * len(title)}\n")
+        parts.append(render_scopes(model))
+    _write("".join(parts))
     return 0
 
 
@@ -166,16 +176,16 @@ def _explain(args: argparse.Namespace) -> int:
     from den_lsp.features.explain import code_list, explain, rules_page
 
     if args.all:
-        sys.stdout.write(rules_page() + "\n")
+        _write(rules_page())
         return 0
     if args.code is None:
-        print(code_list())
+        _write(code_list())
         return 0
     text, error = explain(args.code)
     if text is None:
         print(f"den-lsp: {error}", file=sys.stderr)
         return 2
-    sys.stdout.write(text)
+    _write(text)
     return 0
 
 
