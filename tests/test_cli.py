@@ -156,9 +156,6 @@ def test_a_reader_that_stops_reading_is_no_error(tmp_path):
         (tmp_path / flake).mkdir()
         (tmp_path / flake / "flake.nix").write_text("{ outputs = _: { }; }\n")
         (tmp_path / flake / "kinds.nix").write_text("{\n" + kinds + "}\n")
-    arguments = (
-        ["scopes", str(tmp_path)] if command == "scopes" else ["explain", "--all"]
-    )
     reader, writer = os.pipe()
     den_lsp = str(Path(sys.executable).parent / "den-lsp")
     process = subprocess.Popen(
