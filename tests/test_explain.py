@@ -163,3 +163,10 @@ def test_readme_rules_table_lists_every_rule_with_its_severity():
         for code, rule in CODES.items()
     }
     assert _readme_rules() == expected
+
+
+def test_docs_rules_md_is_the_rules_page_of_this_code(capsys):
+    # The page GitHub shows: written by `den-lsp explain --all > docs/rules.md`.
+    assert main(["explain", "--all"]) == 0
+    page = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
+    assert page.read_text(encoding="utf-8") == capsys.readouterr().out
