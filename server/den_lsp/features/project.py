@@ -335,6 +335,10 @@ def analyse_many(pending: list[tuple[str, bytes]]) -> Iterator[tuple[str, FileSt
         return
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    # The extractor is imported before the processes start, so that forked
+    # ones share it instead of each importing it again.
+    import den_lsp.facts.extract  # noqa: F401
+
     chunks = deque(
         pending[start : start + PARALLEL_CHUNK]
         for start in range(0, len(pending), PARALLEL_CHUNK)
@@ -424,9 +428,10 @@ def _process_context():
         method = "spawn"
     context = multiprocessing.get_context(method)
     if method == "forkserver":
-        # The fork server loads this module, and not the program's main
-        # module, which for `python -m den_lsp` would start another server.
-        context.set_forkserver_preload([__name__])
+        # The fork server loads this module and the extractor, and not the
+        # program's main module, which for `python -m den_lsp` would start
+        # another server.
+        context.set_forkserver_preload([__name__, "den_lsp.facts.extract"])
     return context
 
 
