@@ -10,7 +10,11 @@ export type CliOutcome = { ok: true; text: string } | { ok: false; message: stri
 const CLI_TIMEOUT_MS = 60_000;
 const MAX_OUTPUT_BYTES = 32 * 1024 * 1024;
 
-/** Rule codes den-lsp reports, offered by "Explain rule" beside those on screen. */
+/**
+ * Every rule code den-lsp reports, for "Explain rule" when `den-lsp explain`
+ * cannot list them (an older den-lsp). tests/editors/test_rule_codes.py keeps
+ * it equal to den-lsp's own list.
+ */
 export const KNOWN_CODES = [
   "den/syntax",
   "den/isolation-leak",
@@ -23,6 +27,17 @@ export const KNOWN_CODES = [
   "den/unknown-route-field",
   "den/conflicting-route-fields",
   "den/delivery-not-verbatim",
+  "den/unknown-class",
+  "den/route-source-never-authored",
+  "den/policy-never-activated",
+  "den/policy-unknown-context",
+  "den/host-scope-home-content",
+  "den/entity-without-aspect",
+  "den/unknown-aspect",
+  "den/removed-api",
+  "den/deprecated-api",
+  "den/closed-context-args",
+  "den/unused-suppression",
 ];
 
 /** Run `den-lsp <args>` and collect its standard output. */
@@ -82,11 +97,33 @@ export async function explainRule(
   return outcome;
 }
 
+/**
+ * The rule codes of this den-lsp, from `den-lsp explain` (a line per rule,
+ * its code first), or KNOWN_CODES when it cannot list them.
+ */
+export async function ruleCodes(server: DenCommand, cwd: string | undefined): Promise<string[]> {
+  const outcome = await runDen(server, ["explain"], cwd);
+  const codes = outcome.ok ? listedCodes(outcome.text) : [];
+  return codes.length > 0 ? codes : KNOWN_CODES;
+}
+
+/** The codes that begin the lines of `den-lsp explain`'s list. */
+export function listedCodes(text: string): string[] {
+  const codes: string[] = [];
+  for (const line of text.split(/\r?\n/)) {
+    const match = /^(den\/[\w-]+)\s/.exec(line);
+    if (match !== null) {
+      codes.push(match[1]);
+    }
+  }
+  return codes;
+}
+
 /** Codes to offer: those on screen first, then every other known code. */
-export function codeChoices(onScreen: Iterable<string>): string[] {
+export function codeChoices(onScreen: Iterable<string>, known: Iterable<string> = KNOWN_CODES): string[] {
   const seen = new Set<string>();
   const choices: string[] = [];
-  for (const code of [...onScreen, ...KNOWN_CODES]) {
+  for (const code of [...onScreen, ...known]) {
     if (code.startsWith("den/") && !seen.has(code)) {
       seen.add(code);
       choices.push(code);

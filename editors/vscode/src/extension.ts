@@ -14,7 +14,7 @@ import {
   ServerOptions,
 } from "vscode-languageclient/node";
 
-import { codeChoices, CliOutcome, explainRule, scopeGraph } from "./cli";
+import { codeChoices, CliOutcome, explainRule, ruleCodes, scopeGraph } from "./cli";
 import { DenCommand, findServer, INSTALL_COMMAND, nodeHost } from "./discovery";
 import {
   inlayHintsEnabled,
@@ -228,17 +228,21 @@ async function showScopeGraph(): Promise<void> {
 }
 
 async function explain(code?: unknown): Promise<void> {
-  let chosen = typeof code === "string" && code.startsWith("den/") ? code : undefined;
-  if (chosen === undefined) {
-    chosen = await vscode.window.showQuickPick(codeChoices(codesOnScreen()), {
-      placeHolder: "Which den rule?",
-    });
-  }
-  if (chosen === undefined) {
-    return;
-  }
   const den = await serverForCommand();
   if (den === undefined) {
+    return;
+  }
+  let chosen = typeof code === "string" && code.startsWith("den/") ? code : undefined;
+  if (chosen === undefined) {
+    // The codes come from this den-lsp (`den-lsp explain`); the pick shows
+    // as busy until they do.
+    const onScreen = codesOnScreen();
+    chosen = await vscode.window.showQuickPick(
+      ruleCodes(den, workspaceFolder()).then((known) => codeChoices(onScreen, known)),
+      { placeHolder: "Which den rule?" },
+    );
+  }
+  if (chosen === undefined) {
     return;
   }
   const outcome = await explainRule(den, chosen, workspaceFolder());

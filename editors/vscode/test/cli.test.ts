@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { describe, it } from "node:test";
 
-import { codeChoices, explainRule, KNOWN_CODES, scopeGraph } from "../src/cli";
+import { codeChoices, explainRule, KNOWN_CODES, listedCodes, ruleCodes, scopeGraph } from "../src/cli";
 import { DenCommand } from "../src/discovery";
 
 const EXAMPLES = path.resolve(__dirname, "../../../../examples");
@@ -43,6 +43,12 @@ describe("den-lsp commands", { skip: process.platform === "win32" }, () => {
     });
   });
 
+  it("offers every known code when den-lsp cannot list them", async () => {
+    assert.deepEqual(await ruleCodes(oldDenLsp(), undefined), KNOWN_CODES);
+    const missing: DenCommand = { command: "/nonexistent/den-lsp", args: [], source: "setting" };
+    assert.deepEqual(await ruleCodes(missing, undefined), KNOWN_CODES);
+  });
+
   it("reports a command that cannot be started", async () => {
     const missing: DenCommand = { command: "/nonexistent/den-lsp", args: [], source: "setting" };
     const outcome = await scopeGraph(missing, tmpdir());
@@ -66,6 +72,10 @@ describe("the real den-lsp", { skip: real === undefined ? "DEN_LSP is not set" :
     assert.match(text, /^kind guest \[entity\]\n {2}scope chain: flake › flake-system › host › guest\n {2}entity: yes {3}isolated: no$/m);
   });
 
+  it("lists its rule codes, the ones KNOWN_CODES has", async () => {
+    assert.deepEqual(await ruleCodes(den, undefined), KNOWN_CODES);
+  });
+
   it("explains a rule, or asks for an upgrade when explain is missing", async () => {
     const outcome = await explainRule(den, "den/isolation-leak", undefined);
     if (outcome.ok) {
@@ -81,5 +91,23 @@ describe("codes offered by Explain rule", () => {
     const choices = codeChoices(["den/unknown-kind", "den/isolation-leak", "den/unknown-kind", "E001"]);
     assert.deepEqual(choices.slice(0, 3), ["den/unknown-kind", "den/isolation-leak", "den/syntax"]);
     assert.equal(choices.length, KNOWN_CODES.length);
+    assert.equal(KNOWN_CODES.length, 22);
+  });
+
+  it("takes the codes den-lsp lists", () => {
+    assert.deepEqual(codeChoices(["den/isolation-leak"], ["den/syntax", "den/isolation-leak", "den/new-rule"]), [
+      "den/isolation-leak",
+      "den/syntax",
+      "den/new-rule",
+    ]);
+  });
+
+  it("reads the codes from den-lsp explain's list", () => {
+    const text =
+      "den/syntax                              error        Nix syntax error\n" +
+      "den/isolation-leak                      warning      A delivered child kind is not isolated\n" +
+      "\n";
+    assert.deepEqual(listedCodes(text), ["den/syntax", "den/isolation-leak"]);
+    assert.deepEqual(listedCodes("## `den/syntax`\n\n**error.** Nix syntax error.\n"), []);
   });
 });
