@@ -87,8 +87,8 @@ export async function explainRule(
     return {
       ok: false,
       message:
-        "This den-lsp has no `explain` command yet. Upgrade den-lsp " +
-        "(`pipx upgrade den-lsp`) to read rule explanations in the editor.",
+        "This den-lsp has no `explain` command yet. Reinstall den-lsp from a current " +
+        "checkout (`pipx install --force ./den-lsp`) to read rule explanations in the editor.",
     };
   }
   if (outcome.ok && outcome.text.trim() === "") {

@@ -52,7 +52,9 @@ export interface Host {
   probe(command: string, args: string[]): Promise<Probe>;
 }
 
-export const INSTALL_COMMAND = "pipx install den-lsp";
+/** den-lsp is not on PyPI yet: it installs from a checkout of its repository. */
+export const INSTALL_COMMAND = "pipx install ./den-lsp";
+const INSTALL_HINT = `from a den-lsp checkout: \`${INSTALL_COMMAND}\``;
 
 const SERVER_NAME = "den-lsp";
 
@@ -88,8 +90,9 @@ export async function findServer(search: ServerSearch, host: Host): Promise<Foun
     ok: false,
     message:
       `den-lsp is not installed: there is no \`den-lsp\` on PATH and ${reason}. ` +
-      `Install it with \`${INSTALL_COMMAND}\` (or \`pipx install <path to a den-lsp ` +
-      `checkout>\`), or set \`den.server.path\`, then run "den: Restart server".`,
+      "den-lsp is not on PyPI yet: install it from a checkout of its repository with " +
+      `\`${INSTALL_COMMAND}\` (run in the folder holding the checkout), or set ` +
+      '`den.server.path`, then run "den: Restart server".',
   };
 }
 
@@ -127,7 +130,7 @@ async function useSetting(parts: string[], search: ServerSearch, host: Host): Pr
       message:
         "The setting `den.server.path` must be a command, or a list of a command " +
         'and its arguments such as ["den-lsp"]. Fix it, or clear it to let den find ' +
-        `den-lsp on PATH (install: \`${INSTALL_COMMAND}\`).`,
+        `den-lsp on PATH (install it ${INSTALL_HINT}).`,
     };
   }
   const [first, ...rest] = parts;
@@ -138,7 +141,7 @@ async function useSetting(parts: string[], search: ServerSearch, host: Host): Pr
       message:
         `The setting \`den.server.path\` names \`${first}\`, which is not an ` +
         "executable file or a command on PATH. Fix it, or clear it to let den find " +
-        `den-lsp on PATH (install: \`${INSTALL_COMMAND}\`).`,
+        `den-lsp on PATH (install it ${INSTALL_HINT}).`,
     };
   }
   return { ok: true, server: { command, args: rest, source: "setting" } };

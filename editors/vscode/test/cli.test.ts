@@ -38,8 +38,8 @@ describe("den-lsp commands", { skip: process.platform === "win32" }, () => {
     assert.deepEqual(outcome, {
       ok: false,
       message:
-        "This den-lsp has no `explain` command yet. Upgrade den-lsp (`pipx upgrade den-lsp`) " +
-        "to read rule explanations in the editor.",
+        "This den-lsp has no `explain` command yet. Reinstall den-lsp from a current checkout " +
+        "(`pipx install --force ./den-lsp`) to read rule explanations in the editor.",
     });
   });
 

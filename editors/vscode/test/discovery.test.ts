@@ -30,8 +30,9 @@ function fakeHost(
 
 const NOT_INSTALLED =
   "den-lsp is not installed: there is no `den-lsp` on PATH and `python3 -m den_lsp` failed " +
-  "(No module named den_lsp). Install it with `pipx install den-lsp` (or `pipx install " +
-  '<path to a den-lsp checkout>`), or set `den.server.path`, then run "den: Restart server".';
+  "(No module named den_lsp). den-lsp is not on PyPI yet: install it from a checkout of its " +
+  "repository with `pipx install ./den-lsp` (run in the folder holding the checkout), or set " +
+  '`den.server.path`, then run "den: Restart server".';
 
 describe("the den.server.path setting", () => {
   it("runs an absolute path as given, ahead of PATH", async () => {
@@ -75,7 +76,7 @@ describe("the den.server.path setting", () => {
       message:
         "The setting `den.server.path` names `/nowhere/den-lsp`, which is not an executable " +
         "file or a command on PATH. Fix it, or clear it to let den find den-lsp on PATH " +
-        "(install: `pipx install den-lsp`).",
+        "(install it from a den-lsp checkout: `pipx install ./den-lsp`).",
     });
   });
 
@@ -200,7 +201,7 @@ describe("the real host", { skip: process.platform === "win32" }, () => {
     assert.equal(bad.ok, false);
     assert.match(
       bad.ok ? "" : bad.message,
-      /failed \(.*python-without-den: No module named den_lsp\)\. Install it with `pipx install den-lsp`/,
+      /failed \(.*python-without-den: No module named den_lsp\)\. den-lsp is not on PyPI yet: install it from a checkout of its repository with `pipx install \.\/den-lsp`/,
     );
   });
 });
