@@ -795,7 +795,7 @@ async def test_cancel_during_a_long_request(root, tmp_path):
         # A big document keeps the analysis thread busy for a while; a hover
         # on it waits behind that analysis, and is cancelled meanwhile.
         big = from_fs_path(str(root / "modules/packages.nix"))
-        _open(client, big, _package_set(8 * 1024 * 1024))
+        _open(client, big, _package_set(7 * 1024 * 1024))
         request = asyncio.ensure_future(
             client.protocol.send_request_async(
                 types.TEXT_DOCUMENT_HOVER,
