@@ -16,6 +16,8 @@ from den_lsp.model.aspects import first_key
 from den_lsp.model.model import Model
 
 GUEST_OS = "guest-os"
+# These rules read no kind field and no kind (see ``aspects.KIND_FIELDS_READ``).
+KIND_FIELDS_READ = frozenset()
 
 
 def check(model: Model) -> Iterator[Finding]:

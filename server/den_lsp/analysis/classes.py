@@ -28,6 +28,10 @@ _CLASS_FIELDS = {
 }
 
 PRODUCING = frozenset({"target"})
+# The only kind fields these rules read: the classes a kind gives its
+# entities, among the candidates for a misspelt class (see
+# ``aspects.KIND_FIELDS_READ``).
+KIND_FIELDS_READ = frozenset({"classes", "class"})
 
 
 def _effects(model: Model) -> Iterator[Effect]:

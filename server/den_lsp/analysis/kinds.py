@@ -8,6 +8,10 @@ from den_lsp.analysis.common import close_match, did_you_mean, finding, replace_
 from den_lsp.analysis.findings import Finding, Span
 from den_lsp.model.model import Model, is_known_kind
 
+# The only kind field these rules read besides which kinds are declared (see
+# ``aspects.KIND_FIELDS_READ``).
+KIND_FIELDS_READ = frozenset({"parent"})
+
 
 def check(model: Model) -> Iterator[Finding]:
     if "schema" in model.open_sections or "den" in model.open_sections:

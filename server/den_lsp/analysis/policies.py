@@ -22,6 +22,10 @@ from den_lsp.model.builtins import (
 )
 from den_lsp.model.model import Model
 
+# These rules read no kind field, only which kinds there are (the context
+# keys they may bind); see ``aspects.KIND_FIELDS_READ``.
+KIND_FIELDS_READ = frozenset()
+
 
 def check(model: Model) -> Iterator[Finding]:
     yield from _never_activated(model)

@@ -10,6 +10,9 @@ from den_lsp.facts.types import Effect
 from den_lsp.model.model import Model
 from den_lsp.model.profiles import PROFILES
 
+# These rules read no kind field and no kind (see ``aspects.KIND_FIELDS_READ``).
+KIND_FIELDS_READ = frozenset()
+
 
 def _route_effects(model: Model) -> Iterator[Effect]:
     for policy in model.policies.values():

@@ -538,6 +538,9 @@ class Project:
         self.files: dict[str, FileState] = {}
         self.unreadable: dict[str, str] = {}
         self._models: dict[str, Model] | None = None
+        # The models last built, kept past an edit: the next model of a
+        # configuration takes from it what the edit left as it was.
+        self._built: dict[str, Model] = {}
         self._flake_dirs: dict[str, bool] = {}
         self._units: dict[str, str] = {}  # a file's folder to its configuration
         self._findings: dict[str, list[Finding]] | None = None
@@ -578,6 +581,7 @@ class Project:
         there are many) and the cache is written again.
         """
         gc.unfreeze()  # a project indexed before may have been dropped
+        self._built = {}
         with long_lived_objects():
             self._index(progress)
 
@@ -930,9 +934,13 @@ class Project:
                 settings = self.settings_of(unit)
                 profile = resolve_profile(settings.profile, uses)
                 models[unit] = build_model(
-                    facts, profile, settings.known, self._word_totals.get(unit)
+                    facts,
+                    profile,
+                    settings.known,
+                    self._word_totals.get(unit),
+                    self._built.get(unit),
                 )
-            self._models = models
+            self._models = self._built = models
         return self._models
 
     def findings(self) -> dict[str, list[Finding]]:
@@ -1017,13 +1025,18 @@ def _count_words(totals: Counter, previous: FileState, state: FileState) -> None
 
 def _facts_read(facts: FileFacts, kind_fields: frozenset[str]) -> Any:
     """A file's facts as a family that reads only ``kind_fields`` of kinds sees
-    them, without positions and word counts (compared word by word apart)."""
+    them, without positions and word counts (compared word by word apart).
+
+    The kinds the file gives fields to count too: a kind written only with
+    fields the family does not read is still a kind it may see (a declared
+    one, a context key).
+    """
     read = dataclasses.replace(
         facts,
         kind_fields=tuple(f for f in facts.kind_fields if f.name in kind_fields),
         words={},
     )
-    return _without_spans(read)
+    return _without_spans(read), frozenset(f.kind for f in facts.kind_fields)
 
 
 def _referenced_files(findings: dict[str, Iterable[Finding]]) -> set[str]:

@@ -10,6 +10,7 @@ the isolated kinds its subtree walk skips.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -185,6 +186,15 @@ class Model:
     # Occurrences of every word in the configuration's files (see FileFacts).
     words: Counter = field(default_factory=Counter)
     bound_names: set[str] = field(default_factory=set)
+    # The kinds at which each aspect is walked (``_aspect_kinds``).
+    aspect_walks: dict[tuple[str, ...], set[str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    # The facts the model was built from, by path: the next model compares
+    # its own with them to tell what it can take over (``build_model``).
+    sources: tuple[FileFacts, ...] = field(default=(), repr=False, compare=False)
+    # What the includes lists alone say about where policies fire.
+    placements: _Placements | None = field(default=None, repr=False, compare=False)
 
     # -- aspects, classes and names (for the aspect and class rules) -------------
 
@@ -379,17 +389,25 @@ def build_model(
     profile: Profile,
     known: KnownNames | None = None,
     words: Counter | None = None,
+    previous: Model | None = None,
 ) -> Model:
     """The model of one configuration's files.
 
     ``words``, when given, is the sum of the files' word counts, kept by the
     caller as files change (summing them is a pass over every word of every
     file); the model holds a copy.
+
+    ``previous``, when given, is an earlier model of the configuration. If
+    its files' facts are these, kinds apart (an edit that toggles a kind's
+    `isolated`, say), the merged facts and what is derived from them alone
+    are taken from it, and only the kinds and what reads them are derived
+    again (``_with_kinds_of``).
     """
     files = sorted(files, key=lambda f: f.path)
-    counted = words is not None
-    words = Counter(words) if counted else Counter()
-    kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
+    known = known or KnownNames()
+    words = Counter(words) if words is not None else _summed_words(files)
+    if previous is not None and _same_apart_from_kinds(previous, files, profile, known):
+        return _with_kinds_of(previous, files, words)
     policies: dict[str, Policy] = {}
     includes: list[Include] = []
     classes: dict[str, list[ClassDecl]] = defaultdict(list)
@@ -423,15 +441,7 @@ def build_model(
         declared_api |= facts.declared_api
         external_imports.extend(facts.external_imports)
         loose_effects.extend(facts.loose_effects)
-        if not counted:
-            words.update(facts.words)
         bound_names |= facts.bound_names
-        for site in facts.kind_sites:
-            kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
-        for kind_field in facts.kind_fields:
-            kinds.setdefault(kind_field.kind, Kind(kind_field.kind)).fields.append(
-                kind_field
-            )
         for policy in facts.policies:
             # A registered name keeps its last definition, as den's policy
             # option does; inline policies are unique by position.
@@ -447,7 +457,7 @@ def build_model(
 
     model = Model(
         profile=profile,
-        kinds=kinds,
+        kinds=_merged_kinds(files),
         policies=policies,
         activations={},
         fires_elsewhere=set(),
@@ -459,7 +469,7 @@ def build_model(
         classes=dict(classes),
         includes=includes,
         open_sections=open_sections,
-        known=known or KnownNames(),
+        known=known,
         aspect_keys=aspect_keys,
         references=references,
         quirks=dict(quirks),
@@ -472,13 +482,110 @@ def build_model(
         loose_effects=loose_effects,
         words=words,
         bound_names=bound_names,
+        sources=tuple(files),
     )
     model.aspects = _cut_at_workspace_classes(model)
+    model.aspect_walks = dict(_aspect_kinds(model))
+    model.placements = _placements(model)
+    _derive_from_kinds(model)
+    return model
+
+
+def _summed_words(files: list[FileFacts]) -> Counter:
+    words: Counter = Counter()
+    for facts in files:
+        words.update(facts.words)
+    return words
+
+
+def _merged_kinds(files: list[FileFacts]) -> dict[str, Kind]:
+    kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
+    for facts in files:
+        for site in facts.kind_sites:
+            kinds.setdefault(site.kind, Kind(site.kind)).sites.append(site)
+        for kind_field in facts.kind_fields:
+            kinds.setdefault(kind_field.kind, Kind(kind_field.kind)).fields.append(
+                kind_field
+            )
+    return kinds
+
+
+def _derive_from_kinds(model: Model) -> None:
+    """Activations, resolve edges and routes: all read the kinds."""
     _activate(model)
     _derive_edges(model)
     _apply_context(model)
     _derive_edges(model)
     _derive_routes(model)
+
+
+# Model properties computed from facts other than kinds, which a model
+# built by ``_with_kinds_of`` takes over from the one before it.
+_KINDLESS_PROPERTIES = (
+    "local_namespaces",
+    "trees",
+    "registered_classes",
+    "effect_classes",
+    "structural_keys",
+    "has_external_modules",
+    "user_names",
+    "home_names",
+)
+
+
+def _same_apart_from_kinds(
+    previous: Model, files: list[FileFacts], profile: Profile, known: KnownNames
+) -> bool:
+    """Whether ``previous`` was built from these facts but for kinds and words.
+
+    Positions count: the merged facts hold them. An unchanged file's facts
+    are the very object the previous model read; an edited file's are
+    compared with its kind sites and fields left out.
+    """
+    before = previous.sources
+    if (
+        previous.profile != profile
+        or previous.known != known
+        or len(before) != len(files)
+    ):
+        return False
+    for old, new in zip(before, files):
+        if old is new:
+            continue
+        if old.path != new.path or _without_kinds(old) != _without_kinds(new):
+            return False
+    return True
+
+
+def _without_kinds(facts: FileFacts) -> FileFacts:
+    return dataclasses.replace(facts, kind_sites=(), kind_fields=())
+
+
+def _with_kinds_of(previous: Model, files: list[FileFacts], words: Counter) -> Model:
+    """A model of ``files`` that shares ``previous``'s merged facts.
+
+    The shared lists and sets are never changed once a model is built, so
+    two models can hold them. The kinds are merged again, and everything
+    that reads them (activations, resolve edges, routes, the classes
+    entities are given) derived again; the aspects cut at classes, the kinds
+    aspects are walked at and where includes lists place policies read no
+    kind and are taken over.
+    """
+    model = dataclasses.replace(
+        previous,
+        kinds=_merged_kinds(files),
+        activations={},
+        fires_elsewhere=set(),
+        resolve_edges=[],
+        routes=[],
+        cache={},
+        words=words,
+        sources=tuple(files),
+    )
+    for name in _KINDLESS_PROPERTIES:
+        if name in previous.__dict__:
+            model.__dict__[name] = previous.__dict__[name]
+    _derive_from_kinds(model)
     return model
 
 
@@ -523,11 +630,25 @@ def _policy_id(ref: PolicyRef) -> str | None:
     return None
 
 
-def _activate(model: Model) -> None:
-    """Find the kinds where each policy fires (den-reference §2.6)."""
+@dataclass(frozen=True)
+class _Placements:
+    """Where the includes and excludes lists place each policy.
+
+    They read no kind, so a model that takes its merged facts over from
+    another takes these too (``_with_kinds_of``).
+    """
+
+    activations: dict[str, list[Activation]]
+    excluded: dict[str, set[str]]
+    # Policies included by an aspect walked nowhere the workspace shows.
+    fires_elsewhere: frozenset[str]
+
+
+def _placements(model: Model) -> _Placements:
     activations: dict[str, list[Activation]] = defaultdict(list)
-    aspect_kinds = _aspect_kinds(model)
+    aspect_kinds = model.aspect_walks
     excluded: dict[str, set[str]] = defaultdict(set)
+    fires_elsewhere: set[str] = set()
 
     for inc in model.includes:
         policy_id = _policy_id(inc.item)
@@ -548,9 +669,19 @@ def _activate(model: Model) -> None:
         elif owner[0] == "aspect":
             walked = aspect_kinds.get(owner[1:])
             if not walked:
-                model.fires_elsewhere.add(policy_id)
+                fires_elsewhere.add(policy_id)
             for kind in sorted(walked or ()):
                 activations[policy_id].append(Activation(kind, inc.item.span, "aspect"))
+    return _Placements(dict(activations), dict(excluded), frozenset(fires_elsewhere))
+
+
+def _activate(model: Model) -> None:
+    """Find the kinds where each policy fires (den-reference §2.6)."""
+    placed = model.placements
+    activations: dict[str, list[Activation]] = defaultdict(list)
+    for policy_id, found in placed.activations.items():
+        activations[policy_id] = list(found)
+    model.fires_elsewhere |= placed.fires_elsewhere
 
     # A policy listed in a resolve's withIncludes fires inside the scope the
     # resolve creates; that holds wherever the resolving policy fires.
@@ -570,7 +701,7 @@ def _activate(model: Model) -> None:
                         Activation(target, ref.span, "withIncludes")
                     )
 
-    for policy_id, kinds in excluded.items():
+    for policy_id, kinds in placed.excluded.items():
         activations[policy_id] = [
             a for a in activations[policy_id] if a.kind not in kinds
         ]
@@ -667,6 +798,7 @@ def _apply_context(model: Model) -> None:
     checked and never remove an activation.
     """
     kinds = set(model.kinds)
+    context: dict[str, set[str]] = {}  # by kind: many activations share one
     for policy_id, activations in model.activations.items():
         policy = model.policies.get(policy_id)
         if policy is None:
@@ -676,7 +808,9 @@ def _apply_context(model: Model) -> None:
             continue
         kept: list[Activation] = []
         for act in activations:
-            missing = required - _context_kinds(model, act.kind)
+            if act.kind not in context:
+                context[act.kind] = _context_kinds(model, act.kind)
+            missing = required - context[act.kind]
             if not missing:
                 kept.append(act)
             elif len(missing) == 1 and next(iter(missing)) in model.children(act.kind):
