@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from den_lsp.features.project import Project
+from den_lsp.model.model import build_model
 
 _GENERATOR = Path(__file__).resolve().parents[1] / "benchmarks" / "generate.py"
 
@@ -76,6 +77,12 @@ def _assert_as_fresh(project: Project) -> None:
 _SOLO = b"  den.schema.solo.isolated = true;\n\n  den.schema.host.imports"
 
 
+def _with_kind(text: bytes) -> bytes:
+    """``text`` with a kind defined at its end, after every other fact."""
+    end = text.rindex(b"}")
+    return text[:end] + b'  den.schema.solo.parent = "host";\n' + text[end:]
+
+
 def _edits(root: Path, notable: dict[str, str]) -> list[tuple[str, bytes, bool]]:
     """(file, new text, whether the model may take the merged facts over)."""
     kind = notable["kind"]
@@ -102,6 +109,10 @@ def _edits(root: Path, notable: dict[str, str]) -> list[tuple[str, bytes, bool]]
         (kind, kind_text.replace(b"  den.schema.host.imports", _SOLO), True),
         (kind, kind_text.replace(b'parent = "host"', b'parent = "hots"'), True),
         (kind, kind_text, True),
+        # A file that had no kind facts gets some (and keys it had not
+        # bound), then loses them again.
+        (aspect, _with_kind(aspect_text), None),
+        (aspect, aspect_text, None),
         # Positions move in the kind file: its other facts, if any, moved.
         (kind, b"\n" + kind_text, None),
         (kind, kind_text, None),
@@ -172,3 +183,24 @@ def test_an_isolation_toggle_keeps_the_rule_runs_that_read_no_isolation(workspac
         else:
             assert "kinds" not in runs
         assert project.findings() == _fresh(project).findings()
+
+
+def test_kinds_move_between_files_of_a_model_built_from_the_one_before(workspace):
+    """Files gaining and losing every kind fact of theirs (kind facts only)."""
+    root, notable = workspace
+    project = Project(root)
+    project.use_cache = False
+    project.index()
+    model = project.models()[""]
+    facts = {f.path: f for f in model.sources}
+    kind, aspect = facts[notable["kind"]], facts[notable["aspect"]]
+    assert kind.kind_fields and not aspect.kind_sites and not aspect.kind_fields
+    facts[aspect.path] = dataclasses.replace(
+        aspect, kind_sites=kind.kind_sites, kind_fields=kind.kind_fields
+    )
+    facts[kind.path] = dataclasses.replace(kind, kind_sites=(), kind_fields=())
+    built = build_model(facts.values(), model.profile, model.known, previous=model)
+    assert built.aspects is model.aspects
+    fresh = build_model(facts.values(), model.profile, model.known)
+    assert _comparable(built) == _comparable(fresh)
+    assert [f.path for f in built.kind_sources] != [f.path for f in model.kind_sources]

@@ -78,6 +78,7 @@ class FileState:
         "_read",
         "_blob",
         "_cached",
+        "_commented",
     )
 
     def __init__(
@@ -102,6 +103,20 @@ class FileState:
         # Where to fetch the entry when it is first needed: a cache whose
         # pack is read only then, and this file's digest in it.
         self._cached = cached
+        self._commented: bool | None = None
+
+    @property
+    def commented(self) -> bool:
+        """Whether the file holds a suppression comment's marker.
+
+        Read once per state (its bytes never change): findings are gathered
+        again after every edit, and this was a scan of every file's bytes.
+        """
+        if self._commented is None:
+            from den_lsp.features.suppression import MARKER
+
+            self._commented = MARKER in self.source
+        return self._commented
 
     @property
     def tree(self) -> SyntaxTree | None:
@@ -947,7 +962,6 @@ class Project:
         """Findings by file, with the user's severities applied."""
         if self._findings is None:
             from den_lsp.analysis import combine, run_families
-            from den_lsp.features.suppression import MARKER as SUPPRESSION_MARKER
             from den_lsp.features.suppression import apply as apply_suppressions
 
             by_file: dict[str, list[Finding]] = {path: [] for path in self.files}
@@ -964,9 +978,7 @@ class Project:
             # Only files with a suppression comment are handed over: asking a
             # file for its tree or line index would parse it again.
             commented = {
-                rel: state
-                for rel, state in self.files.items()
-                if SUPPRESSION_MARKER in state.source
+                rel: state for rel, state in self.files.items() if state.commented
             }
             found = apply_suppressions(found, commented)
             for finding in found:

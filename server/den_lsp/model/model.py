@@ -193,6 +193,8 @@ class Model:
     # The facts the model was built from, by path: the next model compares
     # its own with them to tell what it can take over (``build_model``).
     sources: tuple[FileFacts, ...] = field(default=(), repr=False, compare=False)
+    # Those of them with kind sites or fields, in the same order.
+    kind_sources: tuple[FileFacts, ...] = field(default=(), repr=False, compare=False)
     # What the includes lists alone say about where policies fire.
     placements: _Placements | None = field(default=None, repr=False, compare=False)
 
@@ -406,8 +408,10 @@ def build_model(
     files = sorted(files, key=lambda f: f.path)
     known = known or KnownNames()
     words = Counter(words) if words is not None else _summed_words(files)
-    if previous is not None and _same_apart_from_kinds(previous, files, profile, known):
-        return _with_kinds_of(previous, files, words)
+    if previous is not None:
+        changed = _changed_apart_from_kinds(previous, files, profile, known)
+        if changed is not None:
+            return _with_kinds_of(previous, files, changed, words)
     policies: dict[str, Policy] = {}
     includes: list[Include] = []
     classes: dict[str, list[ClassDecl]] = defaultdict(list)
@@ -455,9 +459,10 @@ def build_model(
     for name in BUILTIN_CLASSES:
         classes.setdefault(name, [])
 
+    kind_sources = tuple(f for f in files if f.kind_sites or f.kind_fields)
     model = Model(
         profile=profile,
-        kinds=_merged_kinds(files),
+        kinds=_merged_kinds(kind_sources),
         policies=policies,
         activations={},
         fires_elsewhere=set(),
@@ -483,6 +488,7 @@ def build_model(
         words=words,
         bound_names=bound_names,
         sources=tuple(files),
+        kind_sources=kind_sources,
     )
     model.aspects = _cut_at_workspace_classes(model)
     model.aspect_walks = dict(_aspect_kinds(model))
@@ -498,7 +504,7 @@ def _summed_words(files: list[FileFacts]) -> Counter:
     return words
 
 
-def _merged_kinds(files: list[FileFacts]) -> dict[str, Kind]:
+def _merged_kinds(files: Iterable[FileFacts]) -> dict[str, Kind]:
     kinds: dict[str, Kind] = {name: Kind(name, builtin=True) for name in BUILTIN_KINDS}
     for facts in files:
         for site in facts.kind_sites:
@@ -533,14 +539,15 @@ _KINDLESS_PROPERTIES = (
 )
 
 
-def _same_apart_from_kinds(
+def _changed_apart_from_kinds(
     previous: Model, files: list[FileFacts], profile: Profile, known: KnownNames
-) -> bool:
-    """Whether ``previous`` was built from these facts but for kinds and words.
+) -> list[FileFacts] | None:
+    """The files whose facts changed since ``previous``, if only in kinds.
 
-    Positions count: the merged facts hold them. An unchanged file's facts
-    are the very object the previous model read; an edited file's are
-    compared with its kind sites and fields left out.
+    None when ``previous`` was built from other facts than these, kinds and
+    words apart. Positions count: the merged facts hold them. An unchanged
+    file's facts are the very object the previous model read; an edited
+    file's are compared with its kind sites and fields left out.
     """
     before = previous.sources
     if (
@@ -548,20 +555,24 @@ def _same_apart_from_kinds(
         or previous.known != known
         or len(before) != len(files)
     ):
-        return False
+        return None
+    changed = []
     for old, new in zip(before, files):
         if old is new:
             continue
         if old.path != new.path or _without_kinds(old) != _without_kinds(new):
-            return False
-    return True
+            return None
+        changed.append(new)
+    return changed
 
 
 def _without_kinds(facts: FileFacts) -> FileFacts:
     return dataclasses.replace(facts, kind_sites=(), kind_fields=())
 
 
-def _with_kinds_of(previous: Model, files: list[FileFacts], words: Counter) -> Model:
+def _with_kinds_of(
+    previous: Model, files: list[FileFacts], changed: list[FileFacts], words: Counter
+) -> Model:
     """A model of ``files`` that shares ``previous``'s merged facts.
 
     The shared lists and sets are never changed once a model is built, so
@@ -570,10 +581,20 @@ def _with_kinds_of(previous: Model, files: list[FileFacts], words: Counter) -> M
     entities are given) derived again; the aspects cut at classes, the kinds
     aspects are walked at and where includes lists place policies read no
     kind and are taken over.
+
+    Only files with kind facts are read for kinds: those of ``previous`` and
+    the ``changed`` ones.
     """
+    edited = {f.path: f for f in changed}
+    kind_sources = [edited.pop(f.path, f) for f in previous.kind_sources]
+    kind_sources.extend(edited.values())
+    kind_sources = sorted(
+        (f for f in kind_sources if f.kind_sites or f.kind_fields),
+        key=lambda f: f.path,
+    )
     model = dataclasses.replace(
         previous,
-        kinds=_merged_kinds(files),
+        kinds=_merged_kinds(kind_sources),
         activations={},
         fires_elsewhere=set(),
         resolve_edges=[],
@@ -581,6 +602,7 @@ def _with_kinds_of(previous: Model, files: list[FileFacts], words: Counter) -> M
         cache={},
         words=words,
         sources=tuple(files),
+        kind_sources=tuple(kind_sources),
     )
     for name in _KINDLESS_PROPERTIES:
         if name in previous.__dict__:
@@ -823,14 +845,15 @@ def _apply_context(model: Model) -> None:
 def _derive_edges(model: Model) -> None:
     edges: list[ResolveEdge] = []
     for policy in model.policies.values():
-        sources = model.fires_at(policy.policy_id)
-        for effect in policy.effects:
-            if effect.family != "resolve":
-                continue
+        resolves = [e for e in policy.effects if e.family == "resolve"]
+        if not resolves:
+            continue  # most policies: no need to gather where they fire
+        sources = sorted(model.fires_at(policy.policy_id))
+        for effect in resolves:
             target = _resolve_target(model, effect)
             if target is None:
                 continue
-            for source in sorted(sources):
+            for source in sources:
                 edges.append(ResolveEdge(source, target, effect, policy))
     model.resolve_edges = edges
 
@@ -857,10 +880,12 @@ def _derive_routes(model: Model) -> None:
     routes: list[RouteInstance] = []
     decouple = model.profile.decouple_field
     for policy in model.policies.values():
-        for effect in policy.effects:
-            if effect.family not in ("route", "deliver"):
-                continue
-            for kind in sorted(model.fires_at(policy.policy_id)):
+        effects = [e for e in policy.effects if e.family in ("route", "deliver")]
+        if not effects:
+            continue
+        fires_at = sorted(model.fires_at(policy.policy_id))
+        for effect in effects:
+            for kind in fires_at:
                 root: str | None = kind
                 targets: tuple[str, ...] = (kind,)
                 if decouple == "appendToParent" and _truthy(effect, "appendToParent"):
