@@ -3,9 +3,16 @@
 local T = {}
 
 -- Messages given to vim.notify, so tests can assert on what a user is told.
+-- With T.show_messages, each is also shown as Neovim shows it, so that one
+-- that fails where it is given (an error inside an autocommand) fails here.
 T.messages = {}
+T.show_messages = false
+local show = vim.notify
 vim.notify = function(message, level)
   table.insert(T.messages, { message = message, level = level or vim.log.levels.INFO })
+  if T.show_messages then
+    show(message, level)
+  end
 end
 
 local function get_clients(filter)

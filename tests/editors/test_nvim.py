@@ -339,6 +339,15 @@ MISSING = {
 def test_missing_den_lsp_is_said_once(nvim_without_den, leak_workspace, request):
     nvim = nvim_without_den
     start = request.node.callspec.params["nvim_without_den"]
+    # A user's own FileType autocommand, after den-lsp's: the message must not
+    # stop it (an error raised inside den-lsp's would).
+    lua(
+        nvim,
+        "DenTest.show_messages = true; DenTest.filetypes = 0; "
+        "vim.api.nvim_create_autocmd('FileType', "
+        "{ pattern = 'nix', callback = function() "
+        "DenTest.filetypes = DenTest.filetypes + 1 end })",
+    )
     nvim.command(f"edit {leak_workspace / GUEST_KIND}")
     assert lua(nvim, "return DenTest.wait_clients({ 'fake_nil' })") == {
         "ok": True,
@@ -354,6 +363,7 @@ def test_missing_den_lsp_is_said_once(nvim_without_den, leak_workspace, request)
             "level": 4,
         }
     ]
+    assert lua(nvim, "return DenTest.filetypes") == 2
     # :DenExplain completion still offers every code.
     codes = lua(nvim, "return require('den_lsp').complete_codes('')")
     assert codes == list(CODES)

@@ -44,6 +44,15 @@ local function notify(message, level)
   vim.notify("den-lsp: " .. message, level or vim.log.levels.ERROR)
 end
 
+-- For messages given while a buffer's FileType autocommands run (where
+-- den-lsp is started): said there, an error-level message would become an
+-- error of the autocommand, with a traceback, and stop the ones after it.
+local function notify_later(message)
+  vim.schedule(function()
+    notify(message)
+  end)
+end
+
 -- Whether this Neovim can run the plugin (0.8+: vim.lsp.start, vim.fs); if
 -- not, says so once rather than failing with a traceback.
 local told_version = false
@@ -145,7 +154,7 @@ local function enabled_root_dir(bufnr, on_dir)
   if configured.cmd == serve and vim.fn.executable(SERVE[1]) ~= 1 then
     if not told_missing then
       told_missing = true
-      notify(not_installed(SERVE[1]) .. ', or set `cmd` with vim.lsp.config("den_ls", { cmd = { ... } }).')
+      notify_later(not_installed(SERVE[1]) .. ', or set `cmd` with vim.lsp.config("den_ls", { cmd = { ... } }).')
     end
     return
   end
@@ -175,7 +184,7 @@ local function start(bufnr, config)
   if vim.fn.executable(config.cmd[1]) ~= 1 then
     if not config.warned then
       config.warned = true
-      notify(not_installed(config.cmd[1]) .. ', or set `cmd` in require("den_lsp").setup().')
+      notify_later(not_installed(config.cmd[1]) .. ', or set `cmd` in require("den_lsp").setup().')
     end
     return
   end
