@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "scopes":
             return _scopes(args)
     except KeyboardInterrupt:
-        print("den-lsp: interrupted", file=sys.stderr)
+        # A report cut short on the terminal would run into the message.
+        cut = "\n" if sys.stdout.isatty() else ""
+        print(f"{cut}den-lsp: interrupted", file=sys.stderr)
         return 130
     except Exception as error:  # a bug must not look like a finding (exit 1)
         log.debug("internal error", exc_info=True)
