@@ -143,6 +143,10 @@ def test_a_folder_with_no_nix_files_is_not_a_clean_check(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == f"den-lsp: {tmp_path}: no .nix files to check\n"
+    assert main(["scopes", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"den-lsp: {tmp_path}: no .nix files to read\n"
 
 
 def test_a_reader_that_stops_reading_is_no_error(tmp_path):

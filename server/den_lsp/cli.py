@@ -161,6 +161,9 @@ def _scopes(args: argparse.Namespace) -> int:
 
     project = Project(args.path, _overrides(args))
     project.index()
+    if not project.files and not project.unreadable:
+        print(f"den-lsp: {args.path}: no .nix files to read", file=sys.stderr)
+        return 2
     models = project.models()
     parts = []
     for number, (unit, model) in enumerate(models.items()):
