@@ -261,45 +261,62 @@ def main(options: dict[str, Any]) -> None:
     den_lsp.server.serve()
 
 
+# Audit events that start a process or a command.
+PROCESS_EVENTS = frozenset(
+    {
+        "subprocess.Popen",
+        "os.system",
+        "os.exec",
+        "os.spawn",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "pty.spawn",
+        "os.startfile",
+        "webbrowser.open",
+    }
+)
+
+# Audit events that reach the network (a socket's creation alone is
+# audited too, but asyncio's own loop makes a local pair).
+NETWORK_EVENTS = frozenset(
+    {
+        "socket.bind",
+        "socket.connect",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyaddr",
+        "socket.sendto",
+        "socket.sendmsg",
+        "urllib.Request",
+        "http.client.connect",
+        "ftplib.connect",
+        "smtplib.connect",
+    }
+)
+
 # Events that start a process, open a connection or touch a file.
-_AUDITED = {
-    "open",
-    "os.listdir",
-    "os.scandir",
-    "os.system",
-    "os.exec",
-    "os.spawn",
-    "os.posix_spawn",
-    "os.fork",
-    "os.forkpty",
-    "os.startfile",
-    "subprocess.Popen",
-    "pty.spawn",
-    "socket.__new__",
-    "socket.bind",
-    "socket.connect",
-    "socket.getaddrinfo",
-    "socket.gethostbyname",
-    "socket.gethostbyaddr",
-    "socket.sendto",
-    "socket.sendmsg",
-    "urllib.Request",
-    "http.client.connect",
-    "ftplib.connect",
-    "smtplib.connect",
-    "webbrowser.open",
-    "ctypes.dlopen",
-    "os.symlink",
-    "os.remove",
-    "os.rename",
-    "os.rmdir",
-    "os.mkdir",
-    "os.chmod",
-    "os.truncate",
-    "shutil.rmtree",
-    "pickle.find_class",
-    "marshal.loads",
-}
+_AUDITED = (
+    PROCESS_EVENTS
+    | NETWORK_EVENTS
+    | {
+        "open",
+        "os.listdir",
+        "os.scandir",
+        "socket.__new__",
+        "ctypes.dlopen",
+        "os.symlink",
+        "os.remove",
+        "os.rename",
+        "os.rmdir",
+        "os.mkdir",
+        "os.chmod",
+        "os.truncate",
+        "shutil.rmtree",
+        "pickle.find_class",
+        "marshal.loads",
+    }
+)
 
 
 def _install_audit(path: str) -> None:

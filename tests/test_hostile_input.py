@@ -44,7 +44,7 @@ from den_lsp.features.project import Project, analyse_source
 from den_lsp.syntax import parse
 from den_lsp.syntax.document import Document
 from server_harness import every_request, session, state
-from test_server import FIXTURE, codes, published
+from test_server import FIXTURE, change, codes, published
 
 N = 20_000
 
@@ -545,24 +545,6 @@ def _open(client, uri: str, text: str, version: int = 1) -> None:
     )
 
 
-def _change(client, uri: str, version: int, start, end, text: str) -> None:
-    client.text_document_did_change(
-        types.DidChangeTextDocumentParams(
-            text_document=types.VersionedTextDocumentIdentifier(
-                uri=uri, version=version
-            ),
-            content_changes=[
-                types.TextDocumentContentChangePartial(
-                    range=types.Range(
-                        start=types.Position(*start), end=types.Position(*end)
-                    ),
-                    text=text,
-                )
-            ],
-        )
-    )
-
-
 def _failures(answers: dict) -> dict:
     """Requests answered with an error, other than a refused rename."""
     return {
@@ -604,7 +586,7 @@ async def test_big_and_deep_documents_in_the_editor(root, tmp_path):
             assert _failures(await every_request(client, uri, last, 3)) == {}, name
 
             # An edit near the end is followed and analysed.
-            _change(client, uri, 2, (last, 0), (last, 0), "  # edited\n")
+            change(client, uri, 2, (last, 0), (last, 0), "  # edited\n")
             await _published_within(client, uri, 2, 120)
             seen = await state(client, uri, timeout=120)
             assert seen["findings_equal"] and seen["facts_equal"], name
@@ -626,7 +608,7 @@ async def test_big_and_deep_documents_in_the_editor(root, tmp_path):
             "den-lsp reads files of up to 8 MiB"
         )
         assert _failures(await every_request(client, uri, 5, 3)) == {}
-        _change(
+        change(
             client, uri, 2, (0, 0), (huge.count("\n"), 0), "{ den.aspects.h = { }; }"
         )
         assert list((await _published_within(client, uri, 2, 30)).diagnostics) == []

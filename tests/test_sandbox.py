@@ -33,8 +33,14 @@ from pygls.uris import from_fs_path
 
 from client_text import REPO
 from den_lsp.features.settings import _SETTINGS_KEYS, KNOWN_KEYS, load_settings
-from server_harness import every_request, read_audit, session
-from test_server import published
+from server_harness import (
+    NETWORK_EVENTS,
+    PROCESS_EVENTS,
+    every_request,
+    read_audit,
+    session,
+)
+from test_server import open_document, published
 
 HERE = Path(__file__).resolve().parent
 
@@ -210,17 +216,7 @@ async def test_a_tempting_workspace_runs_nothing_and_reads_only_itself(tmp_path)
 
     # Started again, the server reads what it cached.
     async with session(root, cache, cwd=root, audit=str(audit)) as client:
-        uri = from_fs_path(str(root / "modules/commands.nix"))
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(
-                    uri=uri,
-                    language_id="nix",
-                    version=1,
-                    text=(root / "modules/commands.nix").read_text(),
-                )
-            )
-        )
+        uri = open_document(client, root, "modules/commands.nix")
         await published(client, uri, version=1)
         assert any("from the cache" in m.message for m in client.log_messages)
 
@@ -229,34 +225,11 @@ async def test_a_tempting_workspace_runs_nothing_and_reads_only_itself(tmp_path)
     events = {r["event"] for r in records}
 
     # No process, no command.
-    started = events & {
-        "subprocess.Popen",
-        "os.system",
-        "os.exec",
-        "os.spawn",
-        "os.posix_spawn",
-        "os.fork",
-        "os.forkpty",
-        "pty.spawn",
-        "os.startfile",
-        "webbrowser.open",
-    }
+    started = events & PROCESS_EVENTS
     assert started == set()
 
     # No network: only the local socket pair of asyncio's own loop.
-    network = events & {
-        "socket.bind",
-        "socket.connect",
-        "socket.getaddrinfo",
-        "socket.gethostbyname",
-        "socket.gethostbyaddr",
-        "socket.sendto",
-        "socket.sendmsg",
-        "urllib.Request",
-        "http.client.connect",
-        "ftplib.connect",
-        "smtplib.connect",
-    }
+    network = events & NETWORK_EVENTS
     assert network == set()
     families = {r["args"][0] for r in records if r["event"] == "socket.__new__"}
     assert families <= {int(socket.AF_UNIX)}
@@ -371,16 +344,8 @@ async def test_modules_in_the_workspace_are_never_imported(launch, tmp_path):
     async with session(
         root, tmp_path / "cache", server_command=_launch(launch), cwd=root
     ) as client:
-        uri = from_fs_path(str(modules / "a1.nix"))
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(
-                    uri=uri,
-                    language_id="nix",
-                    version=1,
-                    text=(modules / "a1.nix").read_text(),
-                )
-            )
+        uri = open_document(
+            client, root, (modules / "a1.nix").relative_to(root).as_posix()
         )
         await published(client, uri, version=1)
         indexed = [m.message for m in client.log_messages if "indexed" in m.message]
