@@ -160,6 +160,30 @@ class Syntax:
             return None
         return node
 
+    def call(self, span: Span) -> Node | None:
+        """The whole call whose function is written at ``span``, arguments included.
+
+        From a constructor's name (`route` in `route { ... }`), up through the
+        nodes that cover exactly the same characters, then through every
+        application of which it is the function.
+        """
+        node = self.node(span)
+        while (
+            node is not None
+            and node.parent is not None
+            and (node.parent.start_byte, node.parent.end_byte)
+            == (node.start_byte, node.end_byte)
+        ):
+            node = node.parent
+        while (
+            node is not None
+            and node.parent is not None
+            and node.parent.type == "apply_expression"
+            and node.parent.child_by_field_name("function") == node
+        ):
+            node = node.parent
+        return node
+
     def span(self, path: str, node: Node) -> Span:
         return self.project.files[path].index.span(path, node.start_byte, node.end_byte)
 

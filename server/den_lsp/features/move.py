@@ -161,31 +161,11 @@ def _context_unchanged(edge: ResolveEdge, policy: Policy) -> bool:
     return not set(edge.effect.binding_keys) & set(policy.args)
 
 
-def _call(syntax: Syntax, effect: Effect) -> Node | None:
-    """The whole call of an effect's constructor, arguments included."""
-    node = syntax.node(effect.span)
-    while (
-        node is not None
-        and node.parent is not None
-        and (node.parent.start_byte, node.parent.end_byte)
-        == (node.start_byte, node.end_byte)
-    ):
-        node = node.parent
-    while (
-        node is not None
-        and node.parent is not None
-        and node.parent.type == "apply_expression"
-        and node.parent.child_by_field_name("function") == node
-    ):
-        node = node.parent
-    return node
-
-
 def _once_per_firing(syntax: Syntax, effect: Effect, policy: Policy) -> bool:
     """Whether the effect is written in the policy's body outside any other function."""
     if policy.formals_span is None:
         return False
-    node = _call(syntax, effect)
+    node = syntax.call(effect.span)
     while node is not None and node.type != "function_expression":
         node = node.parent
     if node is None:
@@ -257,7 +237,7 @@ def _addition(
 def _with_includes_list(syntax: Syntax, effect: Effect) -> Node | None:
     if not effect.constructor.endswith("withIncludes"):
         return None
-    node = _call(syntax, effect)
+    node = syntax.call(effect.span)
     arguments = []
     while node is not None and node.type == "apply_expression":
         argument = node.child_by_field_name("argument")

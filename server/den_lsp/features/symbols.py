@@ -303,21 +303,7 @@ class _Outline:
         return pieces
 
     def _effect(self, effect: Effect) -> _Node:
-        call = self.syntax.node(effect.span)
-        while (
-            call is not None
-            and call.parent is not None
-            and (call.parent.start_byte, call.parent.end_byte)
-            == (call.start_byte, call.end_byte)
-        ):
-            call = call.parent  # from `route`'s identifier to the expression
-        while (
-            call is not None
-            and call.parent is not None
-            and call.parent.type == "apply_expression"
-            and call.parent.child_by_field_name("function") == call
-        ):
-            call = call.parent
+        call = self.syntax.call(effect.span)
         whole = self.syntax.span(self.rel, call) if call is not None else effect.span
         return self._piece(
             effect.constructor, "effect", effect_summary(effect), whole, effect.span
